@@ -1,0 +1,363 @@
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { Writable } from 'node:stream'
+import type { Logger } from 'pino'
+import { FencedError, errorMessage } from '../errors.js'
+import { retry } from '../retry.js'
+import type { AssignmentEvent, EncodedBatch, OffsetCommitter, PipelineItem } from '../types.js'
+import {
+  CommitProtocol, abortFiles, cutReason, stoppedError,
+  type CommitEvent, type Cut, type CutReason, type UploadPolicy
+} from './commit-protocol.js'
+import { dataKey } from './layout.js'
+import type { ObjectStore, UploadedPart } from './object-store.js'
+import { OpenFile, type PartUploader } from './open-file.js'
+
+export interface ObjectSinkOptions {
+  store: ObjectStore
+  /** The Kafka source (or anything that commits offsets with fencing). */
+  committer: OffsetCommitter
+  logger: Logger
+  prefix?: string
+  generation?: number
+  maxFileBytes?: number
+  maxFileAgeSeconds?: number
+  /** S3 needs ≥ 5 MiB for all parts but the last. */
+  partSizeBytes?: number
+  maxConcurrentParts?: number
+  /** Compressed bytes held in memory before writes wait (and, if nothing is uploading, the largest partition is cut). */
+  maxBufferedBytes?: number
+  /** On end of input: true = cut and commit everything buffered, false = discard it (it will be re-read). */
+  uploadOnEnd?: boolean
+  /** Distinguishes this process's intents; random by default. */
+  writerId?: string
+}
+
+export interface SinkStats {
+  commits: number
+  filesCommitted: number
+  recordsCommitted: number
+  bytesCommitted: number
+  fencedCuts: number
+  ambiguousCuts: number
+  openFiles: number
+  bufferedBytes: number
+}
+
+/** Per Kafka partition, for the current assignment epoch. */
+interface PartitionState {
+  topic: string
+  partition: number
+  epoch: number
+  /** Where the open files begin: the last cut's end (= the committed offset once that cut commits). */
+  cutStart: number | null
+  /** Next offset expected; what the next cut commits. */
+  nextOffset: number | null
+  files: Map<string, OpenFile>
+  rawBytes: number
+  oldestOpenedAt: number
+  maxEventTime: number | null
+  /** Cuts of this partition, strictly one after another; starts with recovery of a previous owner's cut. */
+  chain: Promise<void>
+  dropped: boolean
+}
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
+
+/**
+ * The sink: the last stage of a pipeline. It owns the open files of every assigned Kafka partition, streams
+ * their bytes into invisible multipart uploads and hands cuts to the commit protocol (commit-protocol.ts),
+ * which commits the Kafka offset and only then makes the objects visible.
+ *
+ * Events: 'commit' (CommitEvent) after a cut is committed and visible.
+ */
+export class ObjectSink extends Writable {
+  readonly events = new EventEmitter()
+  readonly #store: ObjectStore
+  readonly #committer: OffsetCommitter
+  readonly #log: Logger
+  readonly #prefix: string
+  readonly #generation: number
+  readonly #policy: UploadPolicy
+  readonly #partSize: number
+  readonly #maxParts: number
+  readonly #maxBuffered: number
+  readonly #uploadOnEnd: boolean
+  readonly #protocol: CommitProtocol
+  readonly #uploader: PartUploader
+  readonly #partitions = new Map<string, PartitionState>()
+  readonly #timer: NodeJS.Timeout
+  #buffered = 0
+  #partsInFlight = 0
+  readonly #partQueue: Array<() => void> = []
+  #memoryWaiters: Array<() => void> = []
+  #stopped: Error | undefined
+  readonly #stats: Omit<SinkStats, 'openFiles' | 'bufferedBytes'> = {
+    commits: 0, filesCommitted: 0, recordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0
+  }
+
+  constructor (options: ObjectSinkOptions) {
+    super({ objectMode: true, highWaterMark: 4 })
+    this.#store = options.store
+    this.#committer = options.committer
+    this.#log = options.logger.child({ component: 'sink' })
+    this.#prefix = options.prefix ?? ''
+    this.#generation = options.generation ?? 1
+    this.#policy = {
+      maxFileBytes: options.maxFileBytes ?? 100 * 1024 * 1024,
+      maxFileAgeMs: (options.maxFileAgeSeconds ?? 3600) * 1000
+    }
+    this.#partSize = Math.max(options.partSizeBytes ?? 8 * 1024 * 1024, 1)
+    this.#maxParts = options.maxConcurrentParts ?? 4
+    this.#maxBuffered = options.maxBufferedBytes ?? 256 * 1024 * 1024
+    this.#uploadOnEnd = options.uploadOnEnd ?? true
+    const writerId = options.writerId ?? randomBytes(6).toString('hex')
+    this.#protocol = new CommitProtocol({
+      store: this.#store,
+      committer: this.#committer,
+      prefix: this.#prefix,
+      generation: this.#generation,
+      writerId,
+      logger: this.#log,
+      stopped: () => this.#stopped,
+      onCommitted: (e) => { this.#onCommitted(e) }
+    })
+    this.#uploader = {
+      createUpload: async (key) => await this.#retryPart(key, async () => await this.#store.createUpload(key)),
+      uploadPart: async (key, uploadId, n, body) => await this.#withPartSlot(async () =>
+        await this.#retryPart(key, async () => await this.#store.uploadPart(key, uploadId, n, body))),
+      released: (bytes) => { this.#release(bytes) }
+    }
+    // The age policy needs a clock even when no data arrives.
+    const tick = Math.max(50, Math.min(1000, Math.floor(this.#policy.maxFileAgeMs / 4)))
+    this.#timer = setInterval(() => { this.#cutAged() }, tick).unref()
+  }
+
+  stats (): SinkStats {
+    let openFiles = 0
+    for (const p of this.#partitions.values()) openFiles += p.files.size
+    return { ...this.#stats, openFiles, bufferedBytes: this.#buffered }
+  }
+
+  override _write (item: PipelineItem, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    switch (item.kind) {
+      case 'encoded':
+        this.#append(item)
+        // Hold the callback while over the memory budget: that is the backpressure reaching the source.
+        if (this.#buffered > this.#maxBuffered) this.#waitForMemory().then(() => { callback() }, callback)
+        else callback()
+        return
+      case 'assignment':
+        this.#assign(item)
+        callback()
+        return
+      case 'flush':
+        this.#cutAll('flush')
+        this.#settled().then(() => { callback() }, callback)
+        return
+      default:
+        callback(new Error(`sink received a "${item.kind}" item; put the encode stage before it`))
+    }
+  }
+
+  override _final (callback: (err?: Error | null) => void): void {
+    if (this.#uploadOnEnd) this.#cutAll('shutdown')
+    else this.#dropAll('end of input without upload')
+    this.#settled().then(() => {
+      clearInterval(this.#timer)
+      callback()
+    }, callback)
+  }
+
+  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    clearInterval(this.#timer)
+    this.#stopped ??= stoppedError()
+    this.#dropAll('sink destroyed')
+    for (const w of this.#memoryWaiters) w()
+    this.#memoryWaiters = []
+    callback(err)
+  }
+
+  #append (batch: EncodedBatch): void {
+    const ps = this.#partitions.get(tpKey(batch.topic, batch.partition))
+    // Data of an older assignment epoch (or of a partition we do not own) is stale: another owner may have
+    // processed it since. It is dropped; the current owner reads it again from the committed offset.
+    if (ps === undefined || ps.epoch !== batch.epoch || ps.dropped) return
+    if (ps.nextOffset !== null && batch.nextOffset <= ps.nextOffset) return // re-delivered
+    const now = Date.now()
+    ps.cutStart ??= batch.firstOffset
+    for (const group of batch.groups) {
+      let file = ps.files.get(group.dir)
+      if (file === undefined) {
+        const key = dataKey(this.#prefix, group.dir, this.#generation, batch.partition, group.firstOffset, group.extension)
+        file = new OpenFile(key, group.firstOffset, this.#uploader, this.#partSize, now)
+        if (ps.files.size === 0) ps.oldestOpenedAt = now
+        ps.files.set(group.dir, file)
+      }
+      this.#buffered += group.data.length
+      file.append(group)
+    }
+    if (batch.maxEventTime !== undefined && (ps.maxEventTime === null || batch.maxEventTime > ps.maxEventTime)) {
+      ps.maxEventTime = batch.maxEventTime
+    }
+    ps.rawBytes += batch.rawBytes
+    ps.nextOffset = batch.nextOffset
+    const reason = cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policy)
+    if (reason !== undefined) this.#cut(ps, reason)
+  }
+
+  #assign (event: AssignmentEvent): void {
+    // Every (re)join voids all partition state: even a partition we keep may have had another owner between
+    // two generations. Unfinished cuts of older epochs are fenced by the commit protocol.
+    this.#dropAll('rebalance')
+    this.#partitions.clear()
+    for (const a of event.partitions) {
+      const ps: PartitionState = {
+        topic: a.topic,
+        partition: a.partition,
+        epoch: event.epoch,
+        cutStart: a.committedOffset,
+        nextOffset: a.committedOffset,
+        files: new Map(),
+        rawBytes: 0,
+        oldestOpenedAt: 0,
+        maxEventTime: null,
+        chain: Promise.resolve(),
+        dropped: false
+      }
+      ps.chain = this.#protocol.recover(a).catch((err: unknown) => {
+        this.#log.error({ topic: a.topic, partition: a.partition, err: errorMessage(err) }, 'recovery of the previous cut failed')
+        ps.dropped = true
+      })
+      this.#partitions.set(tpKey(a.topic, a.partition), ps)
+    }
+    this.#log.info({ epoch: event.epoch, partitions: event.partitions.length }, 'assignment')
+  }
+
+  #cut (ps: PartitionState, reason: CutReason): void {
+    if (ps.files.size === 0 || ps.nextOffset === null || ps.cutStart === null) return
+    const files = [...ps.files.values()]
+    for (const f of files) f.seal() // last parts start uploading now, before the previous cut commits
+    const cut: Cut = {
+      topic: ps.topic,
+      partition: ps.partition,
+      epoch: ps.epoch,
+      startOffset: ps.cutStart,
+      endOffset: ps.nextOffset,
+      files,
+      maxEventTime: ps.maxEventTime,
+      reason
+    }
+    ps.files = new Map()
+    ps.rawBytes = 0
+    ps.cutStart = ps.nextOffset
+    this.#log.debug({ topic: ps.topic, partition: ps.partition, endOffset: cut.endOffset, files: files.length, reason }, 'cut')
+    ps.chain = ps.chain.then(async () => {
+      if (ps.dropped) {
+        await abortFiles(this.#store, files, this.#log)
+        return
+      }
+      const outcome = await this.#protocol.finish(cut)
+      if (outcome === 'fenced') this.#stats.fencedCuts++
+      if (outcome === 'ambiguous') this.#stats.ambiguousCuts++
+      if (outcome !== 'committed') ps.dropped = true // later cuts of this epoch cannot commit either
+    }).catch((err: unknown) => {
+      ps.dropped = true
+      if (this.#stopped === undefined) this.#log.error({ topic: ps.topic, partition: ps.partition, err: errorMessage(err) }, 'cut failed')
+    })
+  }
+
+  #cutAll (reason: CutReason): void {
+    for (const ps of this.#partitions.values()) if (!ps.dropped) this.#cut(ps, reason)
+  }
+
+  #cutAged (): void {
+    const now = Date.now()
+    for (const ps of this.#partitions.values()) {
+      if (ps.dropped || ps.files.size === 0) continue
+      if (cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policy) !== undefined) this.#cut(ps, 'age')
+    }
+  }
+
+  #dropAll (why: string): void {
+    for (const ps of this.#partitions.values()) {
+      if (ps.dropped) continue
+      ps.dropped = true
+      const files = [...ps.files.values()]
+      ps.files = new Map()
+      if (files.length === 0) continue
+      for (const f of files) this.#release(f.discardPending())
+      this.#log.debug({ topic: ps.topic, partition: ps.partition, files: files.length, why }, 'dropping unflushed files')
+      abortFiles(this.#store, files, this.#log).catch(() => {})
+    }
+  }
+
+  /** Resolves when every queued cut has finished (committed, fenced or abandoned). */
+  async #settled (): Promise<void> {
+    await Promise.all([...this.#partitions.values()].map(async (p) => await p.chain))
+  }
+
+  async #waitForMemory (): Promise<void> {
+    while (this.#buffered > this.#maxBuffered && this.#stopped === undefined) {
+      if (this.#partsInFlight === 0 && this.#partQueue.length === 0) {
+        // Nothing is uploading, so nothing will free memory by itself: cut the partition holding the most.
+        let largest: PartitionState | undefined
+        let most = 0
+        for (const ps of this.#partitions.values()) {
+          let pending = 0
+          for (const f of ps.files.values()) pending += f.pendingBytes
+          if (!ps.dropped && pending > most) { most = pending; largest = ps }
+        }
+        if (largest === undefined) return
+        this.#cut(largest, 'memory')
+      }
+      await new Promise<void>((resolve) => { this.#memoryWaiters.push(resolve) })
+    }
+  }
+
+  #release (bytes: number): void {
+    this.#buffered -= bytes
+    if (this.#memoryWaiters.length > 0) {
+      const waiters = this.#memoryWaiters
+      this.#memoryWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  async #withPartSlot<T> (fn: () => Promise<T>): Promise<T> {
+    if (this.#partsInFlight >= this.#maxParts) {
+      await new Promise<void>((resolve) => { this.#partQueue.push(resolve) })
+    } else {
+      this.#partsInFlight++
+    }
+    try {
+      return await fn()
+    } finally {
+      const next = this.#partQueue.shift()
+      if (next !== undefined) next() // hand the slot over
+      else this.#partsInFlight--
+    }
+  }
+
+  /** Part uploads retry until they succeed or the sink stops; a partition lost meanwhile aborts at its cut. */
+  async #retryPart<T> (key: string, fn: () => Promise<T>): Promise<T> {
+    return await retry(fn, {
+      stop: () => this.#stopped,
+      isPermanent: (e) => e instanceof FencedError,
+      onRetry: (e, n, delay) => { this.#log.warn({ key, attempt: n, delayMs: delay, err: errorMessage(e) }, 'upload failed, retrying') }
+    })
+  }
+
+  #onCommitted (e: CommitEvent): void {
+    this.#stats.commits++
+    this.#stats.filesCommitted += e.files.length
+    for (const f of e.files) {
+      this.#stats.recordsCommitted += f.records
+      this.#stats.bytesCommitted += f.bytes
+    }
+    this.#log.info({ topic: e.topic, partition: e.partition, offset: e.endOffset, files: e.files.length, reason: e.reason, ms: e.durationMs }, 'committed')
+    this.events.emit('commit', e)
+  }
+}
+
+export type { UploadedPart }

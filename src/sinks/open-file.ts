@@ -1,0 +1,124 @@
+import { createHash, type Hash } from 'node:crypto'
+import type { EncodedGroup } from '../types.js'
+import type { UploadedPart } from './object-store.js'
+import type { CutFile } from './layout.js'
+
+/** How an OpenFile gets its parts into the store; owned by the sink (concurrency limit, retries, fencing). */
+export interface PartUploader {
+  createUpload (key: string): Promise<string>
+  uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart>
+  /** Called when a part's bytes leave memory (uploaded, or dropped). */
+  released (bytes: number): void
+}
+
+/**
+ * One output file of one Kafka partition: compressed chunks are appended and shipped as multipart parts
+ * once `partSize` bytes are pending. Nothing is visible until the commit protocol completes the upload.
+ */
+export class OpenFile {
+  readonly key: string
+  readonly firstOffset: number
+  readonly openedAt: number
+  lastOffset: number
+  records = 0
+  bytes = 0
+  encodedBytes = 0
+  #pending: Buffer[] = []
+  #pendingBytes = 0
+  #partNumber = 0
+  #uploadId: Promise<string> | undefined
+  readonly #parts: UploadedPart[] = []
+  readonly #inFlight: Array<Promise<void>> = []
+  readonly #hash: Hash = createHash('sha256')
+  readonly #uploader: PartUploader
+  readonly #partSize: number
+  #sealed = false
+
+  constructor (key: string, firstOffset: number, uploader: PartUploader, partSize: number, now: number) {
+    this.key = key
+    this.firstOffset = firstOffset
+    this.lastOffset = firstOffset
+    this.#uploader = uploader
+    this.#partSize = partSize
+    this.openedAt = now
+  }
+
+  get pendingBytes (): number {
+    return this.#pendingBytes
+  }
+
+  append (group: EncodedGroup): void {
+    this.#pending.push(group.data)
+    this.#pendingBytes += group.data.length
+    this.#hash.update(group.data)
+    this.bytes += group.data.length
+    this.encodedBytes += group.encodedBytes
+    this.records += group.records
+    this.lastOffset = group.lastOffset
+    if (this.#pendingBytes >= this.#partSize) this.#shipPart()
+  }
+
+  /** Ships what is pending as the last part; after this the file takes no more data. */
+  seal (): void {
+    if (this.#sealed) return
+    this.#sealed = true
+    if (this.#pendingBytes > 0 || this.#partNumber === 0) this.#shipPart()
+  }
+
+  /** Resolves once every part is stored; rejects with the first part's error. */
+  async uploaded (): Promise<CutFile> {
+    await Promise.all(this.#inFlight)
+    const uploadId = await (this.#uploadId as Promise<string>)
+    return {
+      key: this.key,
+      uploadId,
+      parts: [...this.#parts].sort((a, b) => a.partNumber - b.partNumber),
+      firstOffset: this.firstOffset,
+      lastOffset: this.lastOffset,
+      records: this.records,
+      bytes: this.bytes,
+      encodedBytes: this.encodedBytes,
+      sha256: this.#hash.digest('hex')
+    }
+  }
+
+  /** Upload id if one was started (for aborting), after in-flight parts settle. */
+  async settledUploadId (): Promise<string | undefined> {
+    await Promise.allSettled(this.#inFlight)
+    if (this.#uploadId === undefined) return undefined
+    try {
+      return await this.#uploadId
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Forgets pending bytes (the partition was dropped); returns how many. */
+  discardPending (): number {
+    const n = this.#pendingBytes
+    this.#pending = []
+    this.#pendingBytes = 0
+    this.#sealed = true
+    return n
+  }
+
+  #shipPart (): void {
+    const body = this.#pending.length === 1 ? this.#pending[0] as Buffer : Buffer.concat(this.#pending, this.#pendingBytes)
+    this.#pending = []
+    this.#pendingBytes = 0
+    const partNumber = ++this.#partNumber
+    this.#uploadId ??= this.#uploader.createUpload(this.key)
+    const uploadId = this.#uploadId
+    const task = (async () => {
+      try {
+        const part = await this.#uploader.uploadPart(this.key, await uploadId, partNumber, body)
+        this.#parts.push(part)
+      } finally {
+        this.#uploader.released(body.length)
+      }
+    })()
+    task.catch(() => {}) // observed via uploaded()/settledUploadId(); avoid an unhandled rejection meanwhile
+    this.#uploadId.catch(() => {})
+    this.#inFlight.push(task)
+  }
+}

@@ -1,0 +1,164 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type S3ClientConfig
+} from '@aws-sdk/client-s3'
+import { ErrorCodes, SedimentError } from '../errors.js'
+import type { ObjectStore, UploadedPart } from './object-store.js'
+
+export interface S3StoreOptions {
+  bucket: string
+  region?: string
+  endpoint?: string
+  forcePathStyle?: boolean
+  /** Omit to use the AWS default credential chain (env, profile, IMDS/IRSA...). */
+  credentials?: { accessKeyId: string, secretAccessKey: string, sessionToken?: string }
+  /** SDK attempts per request (the SDK retries 5xx/SlowDown/network errors with backoff and jitter). */
+  maxAttempts?: number
+  /** An existing client to share; the store then does not destroy it on close. */
+  client?: S3Client
+}
+
+/**
+ * S3 through the AWS SDK v3 multipart commands. We drive CreateMultipartUpload/UploadPart/Complete ourselves
+ * instead of lib-storage's `Upload`: `Upload.done()` completes the object as soon as its parts are in, and
+ * switches small bodies to a single PutObject, so it cannot hold an upload open until the Kafka commit (the
+ * point of no return in our protocol, see commit-protocol.ts). We keep the part ETags ourselves.
+ */
+export class S3Store implements ObjectStore {
+  readonly location: string
+  readonly #client: S3Client
+  readonly #ownsClient: boolean
+  readonly #bucket: string
+
+  constructor (options: S3StoreOptions) {
+    this.#bucket = options.bucket
+    this.location = `s3://${options.bucket}`
+    if (options.client !== undefined) {
+      this.#client = options.client
+      this.#ownsClient = false
+    } else {
+      const config: S3ClientConfig = {
+        region: options.region ?? 'us-east-1',
+        forcePathStyle: options.forcePathStyle ?? false,
+        maxAttempts: options.maxAttempts ?? 5
+      }
+      if (options.endpoint !== undefined) config.endpoint = options.endpoint
+      if (options.credentials !== undefined) config.credentials = { ...options.credentials }
+      this.#client = new S3Client(config)
+      this.#ownsClient = true
+    }
+  }
+
+  async createUpload (key: string): Promise<string> {
+    const out = await this.#send(`create upload ${key}`, async () => await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: key })))
+    if (out.UploadId === undefined) throw new SedimentError(ErrorCodes.UPLOAD, `no UploadId returned for ${key}`)
+    return out.UploadId
+  }
+
+  async uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart> {
+    const out = await this.#send(`upload part ${partNumber} of ${key}`, async () => await this.#client.send(new UploadPartCommand({
+      Bucket: this.#bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length
+    })))
+    if (out.ETag === undefined) throw new SedimentError(ErrorCodes.UPLOAD, `no ETag returned for part ${partNumber} of ${key}`)
+    return { partNumber, etag: out.ETag }
+  }
+
+  async completeUpload (key: string, uploadId: string, parts: UploadedPart[]): Promise<'completed' | 'no-such-upload'> {
+    try {
+      await this.#client.send(new CompleteMultipartUploadCommand({
+        Bucket: this.#bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) }
+      }))
+      return 'completed'
+    } catch (err) {
+      if (errorName(err) === 'NoSuchUpload') return 'no-such-upload'
+      throw wrap(err, `complete ${key}`)
+    }
+  }
+
+  async abortUpload (key: string, uploadId: string): Promise<void> {
+    try {
+      await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }))
+    } catch (err) {
+      if (errorName(err) === 'NoSuchUpload') return
+      throw wrap(err, `abort ${key}`)
+    }
+  }
+
+  async put (key: string, body: Buffer, contentType = 'application/json'): Promise<void> {
+    await this.#send(`put ${key}`, async () => await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body, ContentType: contentType })))
+  }
+
+  async get (key: string): Promise<Buffer | null> {
+    try {
+      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }))
+      if (out.Body === undefined) return Buffer.alloc(0)
+      return Buffer.from(await out.Body.transformToByteArray())
+    } catch (err) {
+      if (errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return null
+      throw wrap(err, `get ${key}`)
+    }
+  }
+
+  async size (key: string): Promise<number | null> {
+    try {
+      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }))
+      return out.ContentLength ?? 0
+    } catch (err) {
+      if (errorName(err) === 'NotFound' || httpStatus(err) === 404) return null
+      throw wrap(err, `head ${key}`)
+    }
+  }
+
+  async delete (key: string): Promise<void> {
+    await this.#send(`delete ${key}`, async () => await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })))
+  }
+
+  async * list (prefix: string): AsyncIterable<{ key: string, size: number }> {
+    let token: string | undefined
+    do {
+      const out = await this.#send(`list ${prefix}`, async () => await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token })))
+      for (const o of out.Contents ?? []) {
+        if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? 0 }
+      }
+      token = out.IsTruncated === true ? out.NextContinuationToken : undefined
+    } while (token !== undefined)
+  }
+
+  async close (): Promise<void> {
+    if (this.#ownsClient) this.#client.destroy()
+  }
+
+  async #send<T> (what: string, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request()
+    } catch (err) {
+      throw wrap(err, what)
+    }
+  }
+}
+
+function errorName (err: unknown): string | undefined {
+  return (err as { name?: string, Code?: string } | null)?.name ?? (err as { Code?: string } | null)?.Code
+}
+
+function httpStatus (err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode
+}
+
+function wrap (err: unknown, what: string): SedimentError {
+  const name = errorName(err) ?? 'Error'
+  const message = err instanceof Error ? err.message : String(err)
+  return new SedimentError(ErrorCodes.STORE, `S3 ${what} failed: ${name}: ${message}`, { cause: err })
+}

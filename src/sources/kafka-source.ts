@@ -1,0 +1,349 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Readable } from 'node:stream'
+import {
+  Kafka, logLevel as KafkaLogLevel,
+  type Admin, type Batch, type Consumer, type ConsumerConfig, type EachBatchPayload, type KafkaConfig, type LogEntry
+} from 'kafkajs'
+import type { Logger } from 'pino'
+import { ErrorCodes, FencedError, SedimentError, errorMessage } from '../errors.js'
+import { retry } from '../retry.js'
+import type { AssignedPartition, KafkaRecord, OffsetCommitter, PipelineItem, RecordBatch, TopicPartition } from '../types.js'
+
+export interface KafkaSourceOptions {
+  brokers: string[]
+  groupId: string
+  clientId?: string
+  /** Exactly one of topics / topicPattern. */
+  topics?: string[]
+  topicPattern?: RegExp | string
+  /** Where a partition without a committed offset starts. Default 'earliest'. */
+  autoOffsetReset?: 'earliest' | 'latest'
+  sessionTimeoutMs?: number
+  heartbeatIntervalMs?: number
+  rebalanceTimeoutMs?: number
+  maxBytesPerPartition?: number
+  connectionTimeoutMs?: number
+  ssl?: boolean
+  sasl?: KafkaConfig['sasl']
+  logger: Logger
+  /** Batches buffered ahead of the next stage before the source stops fetching. Default 4. */
+  highWaterMark?: number
+}
+
+const FENCING = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID'])
+
+/**
+ * The Kafka source: where records enter the pipeline. A kafkajs consumer-group member exposed as an
+ * object-mode Readable of RecordBatch items (one Kafka partition's fetch each), with an AssignmentEvent in
+ * front of the data of every new group generation.
+ *
+ * Backpressure: when `push()` returns false, the eachBatch handler does not return until the next stage
+ * reads again — kafkajs fetches nothing more meanwhile — and keeps heartbeating so the group stays stable.
+ *
+ * Offsets: kafkajs never commits on its own (autoCommit off). The sink commits through `commit()`, which
+ * refuses when the partition may have changed owner since the data was read (see OffsetCommitter).
+ */
+export class KafkaSource extends Readable implements OffsetCommitter {
+  readonly #o: Required<Pick<KafkaSourceOptions, 'groupId' | 'autoOffsetReset' | 'heartbeatIntervalMs'>> & KafkaSourceOptions
+  readonly #log: Logger
+  readonly #kafka: Kafka
+  readonly #consumer: Consumer
+  readonly #admin: Admin
+  #epoch = 0
+  /** Settles once the current epoch's AssignmentEvent is pushed; batches wait for it. */
+  #assignmentReady: Promise<void> = Promise.resolve()
+  /** Next offset we expect per partition (from the committed offset, then from what we pushed). */
+  #expected = new Map<string, number>()
+  /** Partitions already re-positioned once this epoch (see #gapGuard). */
+  #sought = new Set<string>()
+  #wantRead = true
+  #readWaiters: Array<() => void> = []
+  #ending = false
+  #running = false
+  #pendingCommits = new Map<string, () => void>()
+  #assignedTopics: string[] = []
+  #paused = false
+  /** How often downstream backpressure held the consumer (for tests and metrics). */
+  pauses = 0
+
+  constructor (options: KafkaSourceOptions) {
+    super({ objectMode: true, highWaterMark: options.highWaterMark ?? 4 })
+    if ((options.topics === undefined) === (options.topicPattern === undefined)) {
+      throw new SedimentError(ErrorCodes.CONFIG, 'kafka source: exactly one of topics or topicPattern is required')
+    }
+    this.#o = { autoOffsetReset: 'earliest', heartbeatIntervalMs: 3000, ...options }
+    this.#log = options.logger.child({ component: 'source' })
+    const kafkaLog = options.logger.child({ component: 'kafkajs' })
+    const config: KafkaConfig = {
+      clientId: options.clientId ?? 'sediment',
+      brokers: [...options.brokers],
+      connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+      logLevel: KafkaLogLevel.WARN,
+      logCreator: () => (entry: LogEntry) => {
+        const { message, ...extra } = entry.log
+        const fields = { ...extra, namespace: entry.namespace }
+        if (entry.level <= KafkaLogLevel.ERROR) kafkaLog.error(fields, message)
+        else if (entry.level === KafkaLogLevel.WARN) kafkaLog.warn(fields, message)
+        else kafkaLog.debug(fields, message)
+      },
+      retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 }
+    }
+    if (options.ssl === true) config.ssl = true
+    if (options.sasl !== undefined) config.sasl = options.sasl
+    this.#kafka = new Kafka(config)
+    const consumerConfig: ConsumerConfig = {
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: this.#o.heartbeatIntervalMs,
+      rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+      allowAutoTopicCreation: false
+    }
+    this.#consumer = this.#kafka.consumer(consumerConfig)
+    this.#admin = this.#kafka.admin()
+    this.#consumer.on(this.#consumer.events.GROUP_JOIN, (e) => { this.#onJoin(e.payload.memberAssignment) })
+    this.#consumer.on(this.#consumer.events.COMMIT_OFFSETS, (e) => {
+      for (const t of e.payload.topics) {
+        for (const p of t.partitions) this.#pendingCommits.get(commitToken(t.topic, p.partition, p.offset))?.()
+      }
+    })
+    this.#consumer.on(this.#consumer.events.CRASH, (e) => {
+      const { error, restart } = e.payload
+      this.#log.error({ err: errorMessage(error), restart }, 'kafka consumer crashed')
+      if (!restart) this.destroy(new SedimentError(ErrorCodes.SOURCE, `kafka consumer stopped: ${errorMessage(error)}`, { cause: error }))
+    })
+  }
+
+  get epoch (): number {
+    return this.#epoch
+  }
+
+  get paused (): boolean {
+    return this.#paused
+  }
+
+  /** Connects (retrying with backoff while the brokers are unreachable) and starts consuming. */
+  async start (options: { signal?: AbortSignal } = {}): Promise<void> {
+    await retry(async () => {
+      await this.#admin.connect()
+      await this.#consumer.connect()
+    }, {
+      initialDelayMs: 500,
+      maxDelayMs: 15_000,
+      stop: () => options.signal?.aborted === true || this.destroyed ? new SedimentError(ErrorCodes.SHUTDOWN, 'stopped while connecting to Kafka') : undefined,
+      onRetry: (err, attempt, delayMs) => {
+        this.#log.error({ brokers: this.#o.brokers, attempt, retryInMs: delayMs, err: errorMessage(err) }, 'cannot reach Kafka, retrying')
+      }
+    })
+    const pattern = this.#o.topicPattern
+    const topics = pattern !== undefined ? [typeof pattern === 'string' ? new RegExp(pattern) : pattern] : [...(this.#o.topics ?? [])]
+    await this.#consumer.subscribe({ topics, fromBeginning: this.#o.autoOffsetReset === 'earliest' })
+    this.#running = true
+    await this.#consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (payload) => { await this.#onBatch(payload) }
+    })
+    this.#log.info({ groupId: this.#o.groupId, topics: topics.map(String) }, 'consuming')
+  }
+
+  /**
+   * Stops reading and ends the stream, leaving the group membership in place so the sink can still commit
+   * what it flushes on end. Call close() after the pipeline has finished.
+   */
+  endInput (): void {
+    if (this.#ending) return
+    this.#ending = true
+    if (this.#running && this.#assignedTopics.length > 0) this.#consumer.pause(this.#assignedTopics.map((topic) => ({ topic })))
+    this.#wake()
+    this.push(null)
+  }
+
+  /** Leaves the group and disconnects. */
+  async close (): Promise<void> {
+    this.#running = false
+    this.#ending = true
+    this.#wake()
+    await this.#consumer.disconnect().catch((err: unknown) => { this.#log.warn({ err: errorMessage(err) }, 'consumer disconnect failed') })
+    await this.#admin.disconnect().catch(() => {})
+  }
+
+  async commit (tp: TopicPartition, offset: number, metadata: string, epoch: number): Promise<void> {
+    if (epoch !== this.#epoch) throw new FencedError(`${tp.topic}[${tp.partition}] changed owner before commit`)
+    const token = commitToken(tp.topic, tp.partition, String(offset))
+    let seen = false
+    this.#pendingCommits.set(token, () => { seen = true })
+    try {
+      await this.#consumer.commitOffsets([{ topic: tp.topic, partition: tp.partition, offset: String(offset), metadata }])
+    } catch (err) {
+      if (isFencing(err)) throw new FencedError(`commit refused: ${errorMessage(err)}`, { cause: err })
+      throw new SedimentError(ErrorCodes.COMMIT, `commit failed: ${errorMessage(err)}`, { cause: err })
+    } finally {
+      this.#pendingCommits.delete(token)
+    }
+    // kafkajs generation-stamps the commit when it sends it; a rejoin meanwhile could have re-stamped a retry.
+    if (epoch !== this.#epoch) throw new FencedError('group rejoined while committing', { definite: false })
+    // kafkajs resolves without committing when its runner is stopping: only its event proves the commit.
+    if (!seen) throw new SedimentError(ErrorCodes.COMMIT, 'commit was not performed (consumer not running)')
+  }
+
+  override _read (): void {
+    this.#wantRead = true
+    this.#wake()
+  }
+
+  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#ending = true
+    this.#wake()
+    // On a normal end the group membership must outlive the stream: the sink commits its final cut after the
+    // source has ended. The owner calls close() once the pipeline is done; only a failure disconnects here.
+    if (err === null) {
+      callback(null)
+      return
+    }
+    this.close().then(() => { callback(err) }, () => { callback(err) })
+  }
+
+  #wake (): void {
+    const waiters = this.#readWaiters
+    this.#readWaiters = []
+    for (const w of waiters) w()
+  }
+
+  #onJoin (assignment: Record<string, number[]>): void {
+    const epoch = ++this.#epoch
+    this.#sought.clear()
+    this.#expected = new Map()
+    const topics = Object.keys(assignment)
+    this.#assignedTopics = topics
+    this.#assignmentReady = (async () => {
+      const committed = new Map<string, { offset: number | null, metadata: string | null }>()
+      if (topics.length > 0) {
+        const fetched = await retry(async () => await this.#admin.fetchOffsets({ groupId: this.#o.groupId, topics }), {
+          maxAttempts: 20,
+          onRetry: (err) => { this.#log.warn({ err: errorMessage(err) }, 'fetching committed offsets failed, retrying') }
+        })
+        for (const t of fetched) {
+          for (const p of t.partitions) {
+            const offset = Number(p.offset)
+            committed.set(tpKey(t.topic, p.partition), { offset: offset >= 0 ? offset : null, metadata: p.metadata ?? null })
+          }
+        }
+      }
+      if (epoch !== this.#epoch) return // a newer join superseded this one
+      const partitions: AssignedPartition[] = []
+      for (const [topic, ps] of Object.entries(assignment)) {
+        for (const partition of ps) {
+          const c = committed.get(tpKey(topic, partition)) ?? { offset: null, metadata: null }
+          partitions.push({ topic, partition, committedOffset: c.offset, metadata: c.metadata })
+          if (c.offset !== null) this.#expected.set(tpKey(topic, partition), c.offset)
+        }
+      }
+      this.#log.info({ epoch, partitions: partitions.map((p) => `${p.topic}[${p.partition}]@${p.committedOffset ?? 'none'}`) }, 'partitions assigned')
+      if (!this.#ending) this.push({ kind: 'assignment', epoch, partitions } satisfies PipelineItem)
+    })()
+    this.#assignmentReady.catch((err: unknown) => {
+      this.destroy(new SedimentError(ErrorCodes.SOURCE, `cannot read committed offsets: ${errorMessage(err)}`, { cause: err }))
+    })
+  }
+
+  async #onBatch ({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+    await this.#assignmentReady
+    if (this.#ending || !isRunning() || isStale() || batch.isEmpty()) return
+    const key = tpKey(batch.topic, batch.partition)
+    const expected = this.#expected.get(key)
+    const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset)
+    if (expected !== undefined && first > expected && !this.#sought.has(key)) {
+      // A batch starting past the committed offset was fetched before the group rejoined. Re-read from the
+      // commit once; if the broker still starts later, those offsets no longer exist (compaction, retention).
+      this.#sought.add(key)
+      this.#log.info({ topic: batch.topic, partition: batch.partition, first, expected }, 're-reading from the committed offset')
+      this.#consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(expected) })
+      return
+    }
+    const out = toRecordBatch(batch, this.#epoch, expected)
+    const last = batch.messages[batch.messages.length - 1]
+    if (out === null) {
+      if (last !== undefined) resolveOffset(last.offset)
+      return
+    }
+    this.#sought.add(key)
+    this.#expected.set(key, out.nextOffset)
+    const more = this.push(out)
+    resolveOffset(String(out.nextOffset - 1))
+    if (!more) await this.#waitForRead(heartbeat, isRunning, isStale)
+  }
+
+  /** Holds eachBatch (so kafkajs fetches nothing more) until the next stage reads again, heartbeating. */
+  async #waitForRead (heartbeat: () => Promise<void>, isRunning: () => boolean, isStale: () => boolean): Promise<void> {
+    this.#wantRead = false
+    this.#paused = true
+    this.pauses++
+    this.emit('pause')
+    try {
+      while (!this.#wantRead && !this.#ending && isRunning() && !isStale()) {
+        const woke = new Promise<void>((resolve) => { this.#readWaiters.push(resolve) })
+        await Promise.race([woke, sleep(this.#o.heartbeatIntervalMs)])
+        await heartbeat() // throws on rebalance: kafkajs then rejoins, which is what we want
+      }
+    } finally {
+      this.#paused = false
+      this.emit('resume')
+    }
+  }
+}
+
+function tpKey (topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`
+}
+
+function commitToken (topic: string, partition: number, offset: string): string {
+  return `${topic}\u0000${partition}\u0000${offset}`
+}
+
+function isFencing (err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e != null && depth < 5; depth++) {
+    const type = (e as { type?: unknown }).type
+    if (typeof type === 'string' && FENCING.has(type)) return true
+    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause
+  }
+  return false
+}
+
+/** Converts a kafkajs batch, skipping messages before `from` (already handled). Null when nothing is left. */
+function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): RecordBatch | null {
+  const records: KafkaRecord[] = []
+  let rawBytes = 0
+  for (const m of batch.messages) {
+    const offset = Number(m.offset)
+    if (!Number.isSafeInteger(offset)) throw new SedimentError(ErrorCodes.SOURCE, `offset ${m.offset} is beyond 2^53`)
+    if (from !== undefined && offset < from) continue
+    const value = m.value ?? null
+    rawBytes += value === null ? 0 : value.length
+    records.push({
+      offset,
+      key: m.key ?? null,
+      value,
+      timestamp: Number(m.timestamp),
+      headers: (m.headers ?? {}) as KafkaRecord['headers']
+    })
+  }
+  const first = records[0]
+  const last = records[records.length - 1]
+  if (first === undefined || last === undefined) return null
+  return {
+    kind: 'batch',
+    topic: batch.topic,
+    partition: batch.partition,
+    epoch,
+    firstOffset: first.offset,
+    nextOffset: last.offset + 1,
+    rawBytes,
+    records
+  }
+}
+
+export function kafkaSource (options: KafkaSourceOptions): KafkaSource {
+  return new KafkaSource(options)
+}

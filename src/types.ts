@@ -1,0 +1,151 @@
+/**
+ * The items that flow through a Sediment pipeline (object mode, one item = one batch of one Kafka partition,
+ * or a control item). Every stage passes items it does not handle through unchanged, in order.
+ *
+ *   source ──RecordBatch──▶ parse ──ParsedBatch──▶ partition ──RoutedBatch──▶ encode ──EncodedBatch──▶ sink
+ *
+ * Control items (AssignmentEvent, FlushRequest) travel in-band so that every stage sees them in order
+ * relative to the data.
+ */
+
+export interface TopicPartition {
+  topic: string
+  partition: number
+}
+
+/** One Kafka message as the source emits it. Offsets are numbers (safe integers are checked at the source). */
+export interface KafkaRecord {
+  offset: number
+  key: Buffer | null
+  /** null for a tombstone. */
+  value: Buffer | null
+  /** The Kafka record timestamp, milliseconds since the epoch. */
+  timestamp: number
+  headers: Record<string, Buffer | string | undefined>
+}
+
+interface BatchBase extends TopicPartition {
+  /**
+   * The source's assignment epoch the batch was read under. It increases on every group (re)join; data of an
+   * older epoch is stale and is dropped, because the partition may have had another owner in between.
+   */
+  epoch: number
+  /** Offset of the first message in the batch. */
+  firstOffset: number
+  /** lastOffset + 1: the offset to commit once everything in this batch (and before it) is durable. */
+  nextOffset: number
+  /** Raw bytes of the message values, used by the upload policy. */
+  rawBytes: number
+  /** Largest event time (ms) among the batch's good records, once parsed; carried to the commit metadata. */
+  maxEventTime?: number
+}
+
+export interface RecordBatch extends BatchBase {
+  kind: 'batch'
+  records: KafkaRecord[]
+}
+
+/** A message that parsed: its original bytes and its event time. */
+export interface ParsedRecord {
+  offset: number
+  value: Buffer
+  /** Event time in milliseconds since the epoch. */
+  timestampMs: number
+  /** Values extracted by the parser that a partition template may use (`{field}`), if any. */
+  fields?: Record<string, string>
+}
+
+/** A message that could not be parsed; it goes to the error output with its reason. Nothing is dropped. */
+export interface BadRecord {
+  offset: number
+  partition: number
+  /** Kafka record timestamp (ms); also used to place the error record in time. */
+  timestamp: number
+  reason: string
+  value: Buffer | null
+}
+
+export interface ParsedBatch extends BatchBase {
+  kind: 'parsed'
+  good: ParsedRecord[]
+  bad: BadRecord[]
+}
+
+/** Records of one batch that go to one output file: one directory under the prefix. */
+export interface OutputGroup {
+  /** Directory relative to the sink prefix, e.g. `events/dt=2026-11-20/hr=07` or `_errors/events/dt=2026-11-20/hr=07`. */
+  dir: string
+  /** Offsets of the records in this group, ascending. */
+  offsets: number[]
+  /** The bytes to write for each record, without the line terminator (encoding decides framing). */
+  values: Buffer[]
+}
+
+export interface RoutedBatch extends BatchBase {
+  kind: 'routed'
+  groups: OutputGroup[]
+}
+
+/** An output group after encoding and compression: a self-contained chunk (e.g. one gzip member). */
+export interface EncodedGroup {
+  dir: string
+  /** File name extension including the dot, e.g. `.jsonl.gz`. */
+  extension: string
+  firstOffset: number
+  lastOffset: number
+  records: number
+  /** Uncompressed size of the encoded records. */
+  encodedBytes: number
+  /**
+   * Compressed bytes. Chunks of the same file are concatenated, so every chunk must be independently decodable
+   * and concatenation must stay a valid file (true for gzip members and for uncompressed lines).
+   */
+  data: Buffer
+}
+
+export interface EncodedBatch extends BatchBase {
+  kind: 'encoded'
+  groups: EncodedGroup[]
+}
+
+/** What a partition's commit carries besides the offset. */
+export interface AssignedPartition extends TopicPartition {
+  /** Committed offset of the group, or null when the group has none yet (start per autoOffsetReset). */
+  committedOffset: number | null
+  /** Commit metadata string stored with that offset, if any. */
+  metadata: string | null
+}
+
+/** The group (re)assigned partitions. All per-partition state of older epochs is void from here on. */
+export interface AssignmentEvent {
+  kind: 'assignment'
+  epoch: number
+  partitions: AssignedPartition[]
+}
+
+/** Cut and commit everything now (used on shutdown with uploadOnShutdown). */
+export interface FlushRequest {
+  kind: 'flush'
+}
+
+export type ControlItem = AssignmentEvent | FlushRequest
+export type PipelineItem = RecordBatch | ParsedBatch | RoutedBatch | EncodedBatch | ControlItem
+
+export function isControl (item: PipelineItem): item is ControlItem {
+  return item.kind === 'assignment' || item.kind === 'flush'
+}
+
+/**
+ * What the sink needs from the source to commit safely (implemented by the Kafka source; out-of-band from the
+ * data stream because a commit must see the *current* group state, not the state when the data was read).
+ */
+export interface OffsetCommitter {
+  /** The current assignment epoch. */
+  readonly epoch: number
+  /**
+   * Commits `offset` (the next offset to read) with `metadata` for the partition, only if `epoch` is still the
+   * current epoch and the group generation did not change while committing. Throws FencedError when the
+   * partition may have been lost; any other error means the commit did not happen and may be retried.
+   */
+  commit (tp: TopicPartition, offset: number, metadata: string, epoch: number): Promise<void>
+}
