@@ -21,6 +21,7 @@
  * invisible until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them.
  */
 import type { Logger } from 'pino'
+import { crashPoint } from '../crash-points.js'
 import { ErrorCodes, FencedError, SedimentError, errorMessage } from '../errors.js'
 import { retry } from '../retry.js'
 import type { AssignedPartition, OffsetCommitter, TopicPartition } from '../types.js'
@@ -133,6 +134,8 @@ export class CommitProtocol {
       return 'fenced'
     }
 
+    crashPoint('after-intent')
+
     // 3. the fenced commit: the point of no return
     const metadata = encodeMetadata({
       v: 1, intent, manifest, start: cut.startOffset, end: cut.endOffset, ...(cut.maxEventTime !== null ? { wm: cut.maxEventTime } : {})
@@ -164,6 +167,8 @@ export class CommitProtocol {
       this.#log.warn({ tp, endOffset: cut.endOffset, err: errorMessage(err) }, 'commit outcome unknown; leaving the cut to the next owner')
       return 'ambiguous'
     }
+
+    crashPoint('after-commit')
 
     // 4. visible — retried until done: the commit is made, so these objects must appear (or a new owner does it)
     await this.#completeAll(record, tp)

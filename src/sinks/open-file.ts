@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
+import { crashPoint } from '../crash-points.js'
 import type { EncodedGroup } from '../types.js'
 import type { UploadedPart } from './object-store.js'
 import type { CutFile } from './layout.js'
@@ -113,6 +114,7 @@ export class OpenFile {
       try {
         const part = await this.#uploader.uploadPart(this.key, await uploadId, partNumber, body)
         this.#parts.push(part)
+        crashPoint('after-part')
       } finally {
         this.#uploader.released(body.length)
       }

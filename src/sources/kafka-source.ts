@@ -124,9 +124,13 @@ export class KafkaSource extends Readable implements OffsetCommitter {
 
   /** Connects (retrying with backoff while the brokers are unreachable) and starts consuming. */
   async start (options: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = options.signal
     await retry(async () => {
-      await this.#admin.connect()
-      await this.#consumer.connect()
+      // kafkajs retries a connect internally for a while; a shutdown must not wait for that.
+      await abortable(async () => {
+        await this.#admin.connect()
+        await this.#consumer.connect()
+      }, signal, async () => { await this.close() })
     }, {
       initialDelayMs: 500,
       maxDelayMs: 15_000,
@@ -291,6 +295,27 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       this.#paused = false
       this.emit('resume')
     }
+  }
+}
+
+/** Runs `fn`, but rejects as soon as `signal` aborts (then runs `onAbort` to release what `fn` holds). */
+async function abortable (fn: () => Promise<void>, signal: AbortSignal | undefined, onAbort: () => Promise<void>): Promise<void> {
+  if (signal === undefined) return await fn()
+  if (signal.aborted) throw new SedimentError(ErrorCodes.SHUTDOWN, 'stopped while connecting to Kafka')
+  let listener: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    listener = () => {
+      onAbort().catch(() => {})
+      reject(new SedimentError(ErrorCodes.SHUTDOWN, 'stopped while connecting to Kafka'))
+    }
+    signal.addEventListener('abort', listener, { once: true })
+  })
+  const work = fn()
+  work.catch(() => {})
+  try {
+    await Promise.race([work, aborted])
+  } finally {
+    if (listener !== undefined) signal.removeEventListener('abort', listener)
   }
 }
 

@@ -1,0 +1,258 @@
+/**
+ * The `sediment` command line (run by bin/sediment.js).
+ *
+ * Exit codes: 0 ok; 1 runtime failure; 2 usage or configuration error (nothing was consumed); 130 second SIGINT.
+ */
+import { readFileSync, realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { loadConfig } from './config/load.js'
+import { envOverrides } from './config/options.js'
+import type { SedimentConfig } from './config/types.js'
+import { ConfigError, errorMessage } from './errors.js'
+import { createLogger, type Logger } from './logger.js'
+
+export const ExitCodes = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  INTERRUPTED: 130
+} as const
+
+/** Where the CLI prints; tests pass their own. Log lines of `run` go to the logger (stdout), not here. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream
+}
+
+const Commands = ['run', 'validate', 'help'] as const
+type Command = (typeof Commands)[number]
+
+/** A mistake in how the command was invoked (exit 2, with a pointer to --help). */
+class UsageError extends Error {
+  constructor (message: string, readonly showUsage = false) {
+    super(message)
+  }
+}
+
+export async function main (
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr }
+): Promise<number> {
+  const print = (text: string): void => { io.stdout.write(`${text}\n`) }
+  const fail = (text: string): void => { io.stderr.write(`sediment: ${text}\n`) }
+
+  let invocation: Invocation
+  try {
+    invocation = parseInvocation(argv)
+  } catch (err) {
+    fail(err instanceof UsageError && err.showUsage ? `${err.message}\n\n${usage()}` : `${errorMessage(err)}\nRun "sediment --help" for usage.`)
+    return ExitCodes.USAGE
+  }
+
+  if (invocation.kind === 'version') {
+    print(packageVersion())
+    return ExitCodes.OK
+  }
+  if (invocation.kind === 'help') {
+    print(usage())
+    return ExitCodes.OK
+  }
+
+  let config: SedimentConfig
+  try {
+    config = await loadConfig(invocation.configFile, env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    fail(`invalid configuration: ${err.message}`)
+    return ExitCodes.USAGE
+  }
+
+  if (invocation.kind === 'validate') {
+    print(`config OK: ${invocation.configFile}`)
+    print(summarizeConfig(config))
+    return ExitCodes.OK
+  }
+  return await run(config)
+}
+
+type Invocation = { kind: 'version' } | { kind: 'help' } | { kind: 'run' | 'validate', configFile: string }
+
+function parseInvocation (argv: readonly string[]): Invocation {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' }
+      },
+      allowPositionals: true,
+      strict: true
+    })
+  } catch (err) {
+    throw new UsageError(argumentError(err))
+  }
+  const { values, positionals } = parsed
+  const [name, ...extra] = positionals
+  if (values.version === true) return { kind: 'version' }
+
+  if (name !== undefined && !(Commands as readonly string[]).includes(name)) {
+    throw new UsageError(`unknown command "${name}" (commands: ${Commands.join(', ')})`)
+  }
+  const command = name as Command | undefined
+  // `run --help` and `help run` print the usage too.
+  if (values.help === true || command === 'help') return { kind: 'help' }
+  if (command === undefined) throw new UsageError('missing command', true)
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`)
+  if (values.config === undefined || values.config === '') throw new UsageError(`${command}: --config FILE is required`)
+  return { kind: command, configFile: values.config }
+}
+
+/** The contract with src/service.ts; annotating the import makes tsc check it. The result (stats) is logged. */
+interface ServiceModule {
+  runService: (config: SedimentConfig, options: { logger: Logger, signal: AbortSignal }) => Promise<unknown>
+}
+
+/** parseArgs' own message for an unknown option is long and odd ("...place it at the end of the command after '--'..."). */
+function argumentError (err: unknown): string {
+  const option = /^Unknown option '([^']+)'/.exec(errorMessage(err))?.[1]
+  return option === undefined ? errorMessage(err) : `unknown option "${option}" (options: --config FILE, --help, --version)`
+}
+
+/** Runs the service until SIGTERM/SIGINT; the first signal shuts down gracefully, a second SIGINT exits at once. */
+async function run (config: SedimentConfig): Promise<number> {
+  const logger = createLogger({ level: config.log.level })
+  const controller = new AbortController()
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!controller.signal.aborted) {
+      logger.info({ signal }, 'shutting down (send SIGINT again to exit immediately)')
+      controller.abort(signal)
+    } else if (signal === 'SIGINT') {
+      logger.warn({ signal }, 'second SIGINT: exiting without a graceful shutdown')
+      process.exit(ExitCodes.INTERRUPTED)
+    } else {
+      logger.info({ signal }, 'already shutting down')
+    }
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  // Signal listeners do not keep Node alive: without this, a service idle between sockets and timers would end
+  // the process with exit code 0 while runService is still pending.
+  const keepAlive = setInterval(() => {}, 2 ** 30)
+
+  try {
+    logger.info({ version: packageVersion(), config }, 'sediment starting')
+    // Loaded lazily so that `validate` and `--help` never pull in Kafka and S3 clients.
+    const { runService }: ServiceModule = await import('./service.js')
+    const stats = await runService(config, { logger, signal: controller.signal })
+    if (!controller.signal.aborted) logger.warn('service stopped without a shutdown signal')
+    logger.info({ stats }, 'sediment stopped')
+    return ExitCodes.OK
+  } catch (err) {
+    logger.fatal({ err }, 'sediment failed')
+    return ExitCodes.FAILURE
+  } finally {
+    clearInterval(keepAlive)
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+  }
+}
+
+export function usage (): string {
+  const width = Math.max(...Object.keys(envOverrides).map(name => name.length))
+  const envLines = Object.entries(envOverrides).map(([name, path]) => `  ${name.padEnd(width)}  ${path}`)
+  return `Usage: sediment <command> [options]
+
+Persist Kafka topics to S3 (or a local directory) under date-partitioned paths.
+
+Commands:
+  run        Consume and upload until SIGTERM/SIGINT (a second SIGINT exits immediately)
+  validate   Check a config file and print a summary of the effective configuration
+  help       Show this help
+
+Options:
+  -c, --config FILE   Config file, YAML or JSON (required for run and validate)
+  -h, --help          Show this help
+  -v, --version       Print the version
+
+Environment overrides (take precedence over the config file; empty values are ignored):
+${envLines.join('\n')}
+  SEDIMENT_KAFKA_BROKERS is comma-separated. The access key id and secret must be set together.
+  Without sink.credentials, the AWS SDK default chain applies (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+  AWS_SESSION_TOKEN, AWS_PROFILE, web identity, instance/container roles).
+
+Exit codes:
+  0    ok (run: stopped after a signal)
+  1    runtime failure
+  2    usage or configuration error (nothing was consumed)
+  130  interrupted by a second SIGINT`
+}
+
+/** A few lines an operator can eyeball; secrets are never printed. */
+export function summarizeConfig (config: SedimentConfig): string {
+  const { kafka, parser, partition, output, upload, sink } = config
+  const topics = kafka.topics === undefined ? `pattern /${kafka.topicPattern ?? ''}/` : kafka.topics.join(', ')
+  const security = [kafka.ssl ? 'ssl' : 'plaintext', kafka.sasl === undefined ? '' : `sasl ${kafka.sasl.mechanism} as ${kafka.sasl.username} (password redacted)`]
+    .filter(Boolean).join(', ')
+  const compression = output.compression === 'gzip' ? `gzip level ${output.compressionLevel}` : 'uncompressed'
+  const prefix = sink.prefix === '' ? '' : `${sink.prefix}/`
+  const destination = sink.type === 's3'
+    ? [
+        `s3://${sink.bucket ?? ''}/${prefix}`,
+        `region ${sink.region}`,
+        sink.endpoint === undefined ? '' : `endpoint ${sink.endpoint}${sink.forcePathStyle ? ' (path style)' : ''}`,
+        sink.credentials === undefined ? 'credentials from the AWS default chain' : 'static credentials (redacted)'
+      ].filter(Boolean).join(', ')
+    : `directory ${sink.directory ?? ''}${prefix === '' ? '' : `, prefix ${prefix}`}`
+  const rows: Array<[string, string]> = [
+    ['kafka', `${kafka.brokers.join(',')} (${security}), group ${kafka.groupId}, client ${kafka.clientId}`],
+    ['topics', `${topics}, from ${kafka.autoOffsetReset} when the group has no offset`],
+    ['parser', parser.type === 'json' ? `json, event time from "${parser.timestampField}"` : 'kafka record timestamp'],
+    ['partition', `${partition.template} (${partition.timezone})`],
+    ['output', `${output.format}, ${compression}`],
+    ['upload', `cut at ${bytes(upload.maxFileBytes)} raw or ${upload.maxFileAgeSeconds}s; parts ${bytes(upload.partSizeBytes)} x${upload.maxConcurrentParts}; buffer ${bytes(upload.maxBufferedBytes)}; ${upload.uploadOnShutdown ? 'upload' : 'discard'} on shutdown`],
+    ['sink', `${sink.type}: ${destination}`],
+    ['generation', String(config.generation)],
+    ['log level', config.log.level]
+  ]
+  const width = Math.max(...rows.map(([label]) => label.length))
+  return rows.map(([label, value]) => `  ${`${label}:`.padEnd(width + 1)}  ${value}`).join('\n')
+}
+
+function bytes (n: number): string {
+  for (const [unit, size] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (n >= size && n % size === 0) return `${n / size} ${unit}`
+  }
+  return `${n} B`
+}
+
+let version: string | undefined
+function packageVersion (): string {
+  // ../package.json from both src/cli.ts and dist/cli.js.
+  version ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  return version
+}
+
+/** True when this module was loaded by bin/sediment.js as the program (also through an npm bin symlink). */
+function isProgram (): boolean {
+  try {
+    const bin = fileURLToPath(new URL('../bin/sediment.js', import.meta.url)) // same from src/ and dist/
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(bin)
+  } catch {
+    return false
+  }
+}
+
+// Tests import `main` without running it.
+if (isProgram()) {
+  main(process.argv.slice(2), process.env).then(
+    code => { process.exitCode = code },
+    err => {
+      process.stderr.write(`sediment: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+      process.exitCode = ExitCodes.FAILURE
+    }
+  )
+}
