@@ -1,0 +1,6 @@
+export { parseStage, ParseStage, Reasons, type ParseOptions } from './parse.js'
+export { partitionStage, PartitionStage, ERRORS_DIR, type PartitionOptions } from './partition.js'
+export { encodeStage, EncodeStage, DEFAULT_MAX_IN_FLIGHT, type EncodeOptions } from './encode.js'
+export { toEpochMillis } from './timestamp.js'
+export { DEFAULT_TEMPLATE, TemplateTokens, compileTemplate, type PathTemplate } from './path-template.js'
+export { errorLine } from './error-record.js'

@@ -1,0 +1,171 @@
+import { Transform, type TransformCallback } from 'node:stream'
+import type { OutputGroup, ParsedBatch, PipelineItem, RoutedBatch } from '../types.js'
+import { MAX_DATE_MS } from './calendar.js'
+import { errorLine } from './error-record.js'
+import { DEFAULT_TEMPLATE, compileTemplate, type PathTemplate } from './path-template.js'
+import { safeTopicSegment } from './topic-name.js'
+import { ZoneOffsets, isUtcZone } from './zone-offset.js'
+import { stageHighWaterMark, type StageStreamOptions } from './stream-options.js'
+
+export interface PartitionOptions extends StageStreamOptions {
+  /** Path template below the topic (default `dt={YYYY}-{MM}-{DD}/hr={HH}`). */
+  template?: string
+  /** IANA time zone of the rendered wall-clock time (default UTC). */
+  timezone?: string
+}
+
+/** Error output lives under this top-level directory: `_errors/{topic}/{rendered}`. */
+export const ERRORS_DIR = '_errors'
+
+/**
+ * ParsedBatch → RoutedBatch: groups the records of a batch by output directory, keeping offset order within
+ * each group (groups appear in order of their first record; good groups before error groups). Good records are
+ * placed by event time, bad ones by their Kafka timestamp under `_errors/`. Other items pass through.
+ */
+export function partitionStage (options: PartitionOptions = {}): PartitionStage {
+  return new PartitionStage(options)
+}
+
+export class PartitionStage extends Transform {
+  readonly #template: PathTemplate
+  readonly #zone: ZoneOffsets | null
+  readonly #templateIsEmpty: boolean
+  readonly #topics = new Map<string, TopicDirs>()
+
+  constructor (options: PartitionOptions = {}) {
+    const hwm = stageHighWaterMark(options, 'partition')
+    super({ objectMode: true, highWaterMark: hwm })
+    const template = options.template ?? DEFAULT_TEMPLATE
+    const timezone = options.timezone ?? 'UTC'
+    this.#template = compileTemplate(template)
+    this.#templateIsEmpty = template === ''
+    this.#zone = isUtcZone(timezone) ? null : new ZoneOffsets(timezone)
+  }
+
+  override _transform (item: PipelineItem, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (item.kind !== 'parsed') {
+      callback(null, item)
+      return
+    }
+    callback(null, this.#route(item))
+  }
+
+  #route (batch: ParsedBatch): RoutedBatch {
+    const dirs = this.#dirsFor(batch.topic)
+    const groups: OutputGroup[] = []
+    const byDir = new Map<string, OutputGroup>()
+    // Consecutive records almost always share a directory: compare with the previous one (the cached strings
+    // are identical objects, so this is a pointer comparison) before touching the map.
+    let lastDir: string | undefined
+    let group: OutputGroup | undefined
+
+    const { good, bad } = batch
+    const goodDirs = dirs.good
+    for (let i = 0; i < good.length; i++) {
+      const record = good[i]
+      const dir = goodDirs.dirAt(record.timestampMs)
+      if (dir !== lastDir || group === undefined) {
+        group = groupFor(byDir, groups, dir)
+        lastDir = dir
+      }
+      group.offsets.push(record.offset)
+      group.values.push(record.value)
+    }
+    const errorDirs = dirs.errors
+    for (let i = 0; i < bad.length; i++) {
+      const record = bad[i]
+      const dir = errorDirs.dirAt(record.timestamp)
+      if (dir !== lastDir || group === undefined) {
+        group = groupFor(byDir, groups, dir)
+        lastDir = dir
+      }
+      group.offsets.push(record.offset)
+      group.values.push(errorLine(record))
+    }
+
+    return {
+      kind: 'routed',
+      topic: batch.topic,
+      partition: batch.partition,
+      epoch: batch.epoch,
+      firstOffset: batch.firstOffset,
+      nextOffset: batch.nextOffset,
+      rawBytes: batch.rawBytes,
+      ...(batch.maxEventTime !== undefined ? { maxEventTime: batch.maxEventTime } : {}),
+      groups
+    }
+  }
+
+  #dirsFor (topic: string): TopicDirs {
+    let dirs = this.#topics.get(topic)
+    if (dirs === undefined) {
+      const segment = safeTopicSegment(topic)
+      dirs = {
+        good: new DirCache(segment, segment, this.#template, this.#templateIsEmpty, this.#zone),
+        errors: new DirCache(`${ERRORS_DIR}/${segment}`, segment, this.#template, this.#templateIsEmpty, this.#zone)
+      }
+      this.#topics.set(topic, dirs)
+    }
+    return dirs
+  }
+}
+
+interface TopicDirs {
+  good: DirCache
+  errors: DirCache
+}
+
+function groupFor (byDir: Map<string, OutputGroup>, groups: OutputGroup[], dir: string): OutputGroup {
+  let group = byDir.get(dir)
+  if (group === undefined) {
+    group = { dir, offsets: [], values: [] }
+    byDir.set(dir, group)
+    groups.push(group)
+  }
+  return group
+}
+
+/** Rendered directories per time bucket (hour or minute of local time), bounded like the zone cache. */
+const MAX_CACHED_DIRS = 4096
+
+/** Directory names of one topic (data or errors) by time: rendering happens once per local time bucket. */
+class DirCache {
+  readonly #base: string
+  readonly #topicSegment: string
+  readonly #template: PathTemplate
+  readonly #templateIsEmpty: boolean
+  readonly #zone: ZoneOffsets | null
+  readonly #unitMs: number
+  readonly #cache = new Map<number, string>()
+  #lastKey = Number.NaN
+  #lastDir = ''
+
+  constructor (base: string, topicSegment: string, template: PathTemplate, templateIsEmpty: boolean, zone: ZoneOffsets | null) {
+    this.#base = base
+    this.#topicSegment = topicSegment
+    this.#template = template
+    this.#templateIsEmpty = templateIsEmpty
+    this.#zone = zone
+    this.#unitMs = template.unitMs
+  }
+
+  dirAt (utcMs: number): string {
+    // Times from a foreign producer of ParsedBatch/BadRecord may be garbage: keep them renderable.
+    if (!(utcMs >= -MAX_DATE_MS && utcMs <= MAX_DATE_MS)) utcMs = Number.isNaN(utcMs) ? 0 : Math.sign(utcMs) * MAX_DATE_MS
+    const local = this.#zone === null ? utcMs : utcMs + this.#zone.offsetAt(utcMs)
+    const key = Math.floor(local / this.#unitMs)
+    if (key === this.#lastKey) return this.#lastDir
+    let dir = this.#cache.get(key)
+    if (dir === undefined) {
+      dir = this.#templateIsEmpty ? this.#base : `${this.#base}/${this.#template.render(key * this.#unitMs, this.#topicSegment)}`
+      if (this.#cache.size >= MAX_CACHED_DIRS) {
+        const oldest = this.#cache.keys().next()
+        if (oldest.done !== true) this.#cache.delete(oldest.value)
+      }
+      this.#cache.set(key, dir)
+    }
+    this.#lastKey = key
+    this.#lastDir = dir
+    return dir
+  }
+}
