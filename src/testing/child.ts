@@ -89,8 +89,12 @@ export async function terminate (child: ChildProcess, graceMs: number, graceful?
   }
 }
 
-/** Forgotten servers must not keep the process alive; their owners kill them in a process 'exit' hook. */
+/**
+ * Forgotten servers must not keep the process alive; their owners kill them in a process 'exit' hook. Also
+ * swallows stdin errors (EPIPE once the child died): its 'exit' event is what reports the death.
+ */
 export function unrefChild (child: ChildProcess): void {
+  child.stdin?.on('error', () => {})
   child.unref()
   for (const s of [child.stdin, child.stdout, child.stderr]) {
     (s as unknown as { unref?: () => void } | null)?.unref?.()

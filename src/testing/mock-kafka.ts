@@ -148,7 +148,7 @@ export class MockKafka {
   /** Commands run one at a time: each waits for the previous reply. */
   #command (line: string): Promise<void> {
     const run = async (): Promise<void> => {
-      if (this.#stopping !== undefined || hasExited(this.#child)) throw new Error('mock cluster is stopped')
+      if (this.#stopping !== undefined || hasExited(this.#child)) throw new Error('mock cluster is stopped or has exited')
       const reply = this.#nextLine(line)
       this.#child.stdin?.write(`${line}\n`)
       const answer = await reply
