@@ -1,7 +1,8 @@
 /**
  * The `sediment` command line (run by bin/sediment.js).
  *
- * Exit codes: 0 ok; 1 runtime failure; 2 usage or configuration error (nothing was consumed); 130 second SIGINT.
+ * Exit codes: 0 ok; 1 runtime failure (verify: output incomplete or inconsistent); 2 usage or configuration error
+ * (nothing was consumed); 130 second SIGINT.
  */
 import { readFileSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -25,7 +26,7 @@ export interface CliIo {
   stderr: NodeJS.WritableStream
 }
 
-const Commands = ['run', 'validate', 'help'] as const
+const Commands = ['run', 'validate', 'verify', 'help'] as const
 type Command = (typeof Commands)[number]
 
 /** A mistake in how the command was invoked (exit 2, with a pointer to --help). */
@@ -74,10 +75,22 @@ export async function main (
     print(summarizeConfig(config))
     return ExitCodes.OK
   }
+  if (invocation.kind === 'verify') return await verify(config, invocation, io)
   return await run(config)
 }
 
-type Invocation = { kind: 'version' } | { kind: 'help' } | { kind: 'run' | 'validate', configFile: string }
+interface VerifyInvocation {
+  kind: 'verify'
+  configFile: string
+  topics: string[]
+  checksums: boolean
+  json: boolean
+}
+
+type Invocation = { kind: 'version' } | { kind: 'help' } | { kind: 'run' | 'validate', configFile: string } | VerifyInvocation
+
+/** Options that only `verify` takes. */
+const VerifyOptions = ['topic', 'no-checksums', 'json'] as const
 
 function parseInvocation (argv: readonly string[]): Invocation {
   let parsed
@@ -87,7 +100,10 @@ function parseInvocation (argv: readonly string[]): Invocation {
       options: {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' }
+        version: { type: 'boolean', short: 'v' },
+        topic: { type: 'string', short: 't', multiple: true },
+        'no-checksums': { type: 'boolean' },
+        json: { type: 'boolean' }
       },
       allowPositionals: true,
       strict: true
@@ -108,6 +124,13 @@ function parseInvocation (argv: readonly string[]): Invocation {
   if (command === undefined) throw new UsageError('missing command', true)
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`)
   if (values.config === undefined || values.config === '') throw new UsageError(`${command}: --config FILE is required`)
+  if (command === 'verify') {
+    const topics = values.topic ?? []
+    if (topics.some((t) => t === '')) throw new UsageError('verify: --topic needs a topic name')
+    return { kind: command, configFile: values.config, topics, checksums: values['no-checksums'] !== true, json: values.json === true }
+  }
+  const misplaced = VerifyOptions.find((o) => values[o] !== undefined)
+  if (misplaced !== undefined) throw new UsageError(`${command}: --${misplaced} is an option of verify`)
   return { kind: command, configFile: values.config }
 }
 
@@ -119,7 +142,9 @@ interface ServiceModule {
 /** parseArgs' own message for an unknown option is long and odd ("...place it at the end of the command after '--'..."). */
 function argumentError (err: unknown): string {
   const option = /^Unknown option '([^']+)'/.exec(errorMessage(err))?.[1]
-  return option === undefined ? errorMessage(err) : `unknown option "${option}" (options: --config FILE, --help, --version)`
+  return option === undefined
+    ? errorMessage(err)
+    : `unknown option "${option}" (options: --config FILE, --help, --version; verify: --topic T, --no-checksums, --json)`
 }
 
 /** Runs the service until SIGTERM/SIGINT; the first signal shuts down gracefully, a second SIGINT exits at once. */
@@ -161,6 +186,47 @@ async function run (config: SedimentConfig): Promise<number> {
   }
 }
 
+/** The verify modules, loaded lazily like the service (they pull in the Kafka and S3 clients). */
+interface VerifyModules {
+  verify: typeof import('./verify/verify.js')
+  report: typeof import('./verify/report.js')
+  kafka: typeof import('./verify/kafka-offsets.js')
+  service: Pick<typeof import('./service.js'), 'createStore'>
+}
+
+/**
+ * Checks the bucket against the group's committed offsets: report on stdout, progress on stderr.
+ * 0 complete and consistent; 1 anything else (missing, inconsistent, pending, or Kafka unreachable).
+ */
+async function verify (config: SedimentConfig, invocation: VerifyInvocation, io: CliIo): Promise<number> {
+  const m: VerifyModules = {
+    verify: await import('./verify/verify.js'),
+    report: await import('./verify/report.js'),
+    kafka: await import('./verify/kafka-offsets.js'),
+    service: await import('./service.js')
+  }
+  const store = m.service.createStore(config)
+  const kafka = m.kafka.connectKafkaOffsets(config.kafka)
+  try {
+    const report = await m.verify.verifyOutput({
+      config,
+      store,
+      kafka,
+      ...(invocation.topics.length > 0 ? { topics: invocation.topics } : {}),
+      checksums: invocation.checksums,
+      onProgress: (p) => { io.stderr.write(`sediment ${m.report.formatProgress(p)}\n`) }
+    })
+    io.stdout.write(`${invocation.json ? m.report.formatJson(report) : m.report.formatReport(report)}\n`)
+    return report.ok ? ExitCodes.OK : ExitCodes.FAILURE
+  } catch (err) {
+    io.stderr.write(`sediment: verify failed: ${errorMessage(err)}\n`)
+    return ExitCodes.FAILURE
+  } finally {
+    await kafka.close()
+    await store.close()
+  }
+}
+
 export function usage (): string {
   const width = Math.max(...Object.keys(envOverrides).map(name => name.length))
   const envLines = Object.entries(envOverrides).map(([name, path]) => `  ${name.padEnd(width)}  ${path}`)
@@ -171,12 +237,19 @@ Persist Kafka topics to S3 (or a local directory) under date-partitioned paths.
 Commands:
   run        Consume and upload until SIGTERM/SIGINT (a second SIGINT exits immediately)
   validate   Check a config file and print a summary of the effective configuration
+  verify     Check the output against the group's committed offsets: manifests chain without gaps or
+             overlaps up to the commit, every listed object exists with its size and sha256, no orphans
   help       Show this help
 
 Options:
-  -c, --config FILE   Config file, YAML or JSON (required for run and validate)
+  -c, --config FILE   Config file, YAML or JSON (required for run, validate and verify)
   -h, --help          Show this help
   -v, --version       Print the version
+
+Options of verify:
+  -t, --topic T       Verify only topic T (repeatable; default: the config's topics or topicPattern)
+  --no-checksums      Check object sizes only, without reading the data
+  --json              Print the report as JSON (progress goes to stderr either way)
 
 Environment overrides (take precedence over the config file; empty values are ignored):
 ${envLines.join('\n')}
@@ -185,8 +258,8 @@ ${envLines.join('\n')}
   AWS_SESSION_TOKEN, AWS_PROFILE, web identity, instance/container roles).
 
 Exit codes:
-  0    ok (run: stopped after a signal)
-  1    runtime failure
+  0    ok (run: stopped after a signal; verify: complete and consistent)
+  1    runtime failure (verify: something missing or inconsistent, a commit pending, or Kafka unreachable)
   2    usage or configuration error (nothing was consumed)
   130  interrupted by a second SIGINT`
 }

@@ -185,6 +185,23 @@ describe('main (in-process)', () => {
     assert.doesNotMatch(stdout, /super-secret-value/)
   })
 
+  test('verify: usage and config errors exit 2; its options belong to verify only', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['verify'], /verify: --config FILE is required/],
+      [['verify', '-c', validFile, '--topic', ''], /--topic needs a topic name/],
+      [['validate', '-c', validFile, '--json'], /validate: --json is an option of verify/],
+      [['run', '-c', validFile, '--no-checksums'], /run: --no-checksums is an option of verify/],
+      [['verify', '-c', badFile], /invalid configuration: kafka\.sessionTimeoutMs/]
+    ]
+    for (const [args, message] of cases) {
+      const { code, stdout, stderr } = await inProcess(args)
+      assert.equal(code, 2, args.join(' '))
+      assert.equal(stdout, '')
+      assert.match(stderr, message)
+    }
+    assert.match((await inProcess(['--help'])).stdout, /^\s+verify\s.*\n(.*\n)*\s+--no-checksums/m)
+  })
+
   test('config errors exit 2 with the path on stderr', async () => {
     const { code, stderr } = await inProcess(['validate', '--config', badFile])
     assert.equal(code, 2)
