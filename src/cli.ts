@@ -321,11 +321,14 @@ function isProgram (): boolean {
 
 // Tests import `main` without running it.
 if (isProgram()) {
+  // Exit as soon as the command is done: a client library's leftover timer or socket (e.g. a reconnect a
+  // rebalance started during shutdown) must not keep a stopped service alive.
+  const exit = (code: number): void => { process.stdout.write('', () => { process.exit(code) }) }
   main(process.argv.slice(2), process.env).then(
-    code => { process.exitCode = code },
+    exit,
     err => {
       process.stderr.write(`sediment: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-      process.exitCode = ExitCodes.FAILURE
+      exit(ExitCodes.FAILURE)
     }
   )
 }

@@ -59,6 +59,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
   #wantRead = true
   #readWaiters: Array<() => void> = []
   #ending = false
+  #closed = false
   #running = false
   #pendingCommits = new Map<string, () => void>()
   #assignedTopics: string[] = []
@@ -97,6 +98,9 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       heartbeatInterval: this.#o.heartbeatIntervalMs,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+      // kafkajs heartbeats only between fetches, and an idle fetch waits this long at the broker: keep it well
+      // inside the session timeout so a quiet topic does not cost the membership.
+      maxWaitTimeInMs: Math.min(5000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
       allowAutoTopicCreation: false
     }
     this.#consumer = this.#kafka.consumer(consumerConfig)
@@ -166,6 +170,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
 
   /** Leaves the group and disconnects. */
   async close (): Promise<void> {
+    this.#closed = true
     this.#running = false
     this.#ending = true
     this.#wake()
@@ -226,6 +231,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       if (topics.length > 0) {
         const fetched = await retry(async () => await this.#admin.fetchOffsets({ groupId: this.#o.groupId, topics }), {
           maxAttempts: 20,
+          stop: () => this.#closed || epoch !== this.#epoch ? new SedimentError(ErrorCodes.SHUTDOWN, 'assignment superseded') : undefined,
           onRetry: (err) => { this.#log.warn({ err: errorMessage(err) }, 'fetching committed offsets failed, retrying') }
         })
         for (const t of fetched) {
@@ -248,6 +254,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       if (!this.#ending) this.push({ kind: 'assignment', epoch, partitions } satisfies PipelineItem)
     })()
     this.#assignmentReady.catch((err: unknown) => {
+      if (this.#closed || epoch !== this.#epoch) return
       this.destroy(new SedimentError(ErrorCodes.SOURCE, `cannot read committed offsets: ${errorMessage(err)}`, { cause: err }))
     })
   }

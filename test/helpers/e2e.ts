@@ -72,7 +72,7 @@ export function spawnService (t: TestContext, configFile: string, env: Record<st
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
-  const keep = (chunk: Buffer): void => { out = (out + chunk.toString('utf8')).slice(-200_000) }
+  const keep = (chunk: Buffer): void => { out = (out + chunk.toString('utf8')).slice(-2_000_000) }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
