@@ -29,7 +29,7 @@ import {
   decodeMetadata, encodeMetadata, intentKey, manifestKey,
   type CutFile, type CutRecord
 } from './layout.js'
-import type { ObjectStore } from './object-store.js'
+import { joinKey, type ObjectStore } from './object-store.js'
 import type { OpenFile } from './open-file.js'
 
 /** When to cut: the upload policy. */
@@ -198,6 +198,25 @@ export class CommitProtocol {
     await this.#writeManifest(meta.manifest, record, meta.intent, tp)
   }
 
+  /**
+   * Aborts multipart uploads that writers of these partitions left behind (killed, or fenced before they could
+   * abort). Runs after `recover`, so every upload of a committed cut is already complete; `isLive` spares the
+   * uploads this process has started since the assignment. Returns how many were aborted.
+   */
+  async sweep (topic: string, partitions: Set<number>, isLive: (uploadId: string, key: string) => boolean): Promise<number> {
+    let aborted = 0
+    for (const dir of [joinKey(this.#o.prefix, topic), joinKey(this.#o.prefix, '_errors', topic)]) {
+      for await (const u of this.#o.store.listUploads(`${dir}/`)) {
+        const partition = partitionOfKey(u.key)
+        if (partition === undefined || !partitions.has(partition) || isLive(u.uploadId, u.key)) continue
+        await this.#o.store.abortUpload(u.key, u.uploadId)
+        aborted++
+      }
+    }
+    if (aborted > 0) this.#log.info({ topic, partitions: [...partitions], aborted }, 'aborted incomplete uploads left by previous writers')
+    return aborted
+  }
+
   async #completeAll (record: CutRecord, tp: string): Promise<void> {
     const { store } = this.#o
     await Promise.all(record.files.map(async (f) => {
@@ -255,6 +274,12 @@ export async function abortFiles (store: ObjectStore, files: OpenFile[], log: Lo
       log.warn({ key: f.key, err: errorMessage(err) }, 'could not abort upload; the bucket lifecycle rule will')
     })
   }))
+}
+
+/** The Kafka partition in a data key's file name (`{generation}_{partition}_{firstOffset}{ext}`). */
+export function partitionOfKey (key: string): number | undefined {
+  const m = /\/\d+_(\d+)_\d{20}\.[^/]*$/.exec(key)
+  return m === null ? undefined : Number(m[1])
 }
 
 /** True only when Kafka refused the commit because this member no longer owns the partition. */

@@ -112,6 +112,20 @@ export class FileStore implements ObjectStore {
     yield * keys
   }
 
+  async * listUploads (prefix: string): AsyncIterable<{ key: string, uploadId: string }> {
+    let ids: string[]
+    try {
+      ids = await readdir(join(this.#root, UPLOADS_DIR))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw storeError('list uploads', err)
+    }
+    for (const uploadId of ids) {
+      const key = await readFile(join(this.#root, UPLOADS_DIR, uploadId, 'key'), 'utf8').catch(() => null)
+      if (key !== null && key.startsWith(prefix)) yield { key, uploadId }
+    }
+  }
+
   async close (): Promise<void> {}
 
   #uploadDir (uploadId: string): string {

@@ -92,6 +92,11 @@ export class ObjectSink extends Writable {
   readonly #partQueue: Array<() => void> = []
   #memoryWaiters: Array<() => void> = []
   #stopped: Error | undefined
+  /** Upload ids this process created and has not finished with, by the epoch they were created in. */
+  readonly #ownUploads = new Map<string, number>()
+  /** Keys whose CreateMultipartUpload is in flight: a sweep listing may see the upload before we know its id. */
+  readonly #creating = new Map<string, number>()
+  #epoch = 0
   readonly #stats: Omit<SinkStats, 'openFiles' | 'bufferedBytes'> = {
     commits: 0, filesCommitted: 0, recordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0
   }
@@ -123,7 +128,19 @@ export class ObjectSink extends Writable {
       onCommitted: (e) => { this.#onCommitted(e) }
     })
     this.#uploader = {
-      createUpload: async (key) => await this.#retryPart(key, async () => await this.#store.createUpload(key)),
+      createUpload: async (key) => {
+        const epoch = this.#epoch
+        this.#creating.set(key, (this.#creating.get(key) ?? 0) + 1)
+        try {
+          const id = await this.#retryPart(key, async () => await this.#store.createUpload(key))
+          this.#ownUploads.set(id, epoch)
+          return id
+        } finally {
+          const n = (this.#creating.get(key) ?? 1) - 1
+          if (n === 0) this.#creating.delete(key)
+          else this.#creating.set(key, n)
+        }
+      },
       uploadPart: async (key, uploadId, n, body) => await this.#withPartSlot(async () =>
         await this.#retryPart(key, async () => await this.#store.uploadPart(key, uploadId, n, body))),
       released: (bytes) => { this.#release(bytes) }
@@ -211,6 +228,9 @@ export class ObjectSink extends Writable {
     // two generations. Unfinished cuts of older epochs are fenced by the commit protocol.
     this.#dropAll('rebalance')
     this.#partitions.clear()
+    this.#epoch = event.epoch
+    for (const [id, epoch] of this.#ownUploads) if (epoch < event.epoch) this.#ownUploads.delete(id)
+    const byTopic = new Map<string, { partitions: Set<number>, recovered: Array<Promise<void>> }>()
     for (const a of event.partitions) {
       const ps: PartitionState = {
         topic: a.topic,
@@ -230,6 +250,20 @@ export class ObjectSink extends Writable {
         ps.dropped = true
       })
       this.#partitions.set(tpKey(a.topic, a.partition), ps)
+      const t = byTopic.get(a.topic) ?? { partitions: new Set(), recovered: [] }
+      t.partitions.add(a.partition)
+      t.recovered.push(ps.chain)
+      byTopic.set(a.topic, t)
+    }
+    // Once recovered, clear away what dead or fenced writers left for these partitions (best effort; the
+    // bucket's AbortIncompleteMultipartUpload lifecycle rule remains the backstop).
+    for (const [topic, t] of byTopic) {
+      Promise.all(t.recovered)
+        .then(async () => {
+          if (this.#epoch !== event.epoch || this.#stopped !== undefined) return
+          await this.#protocol.sweep(topic, t.partitions, (id, key) => this.#ownUploads.has(id) || this.#creating.has(key))
+        })
+        .catch((err: unknown) => { this.#log.warn({ topic, err: errorMessage(err) }, 'sweeping incomplete uploads failed') })
     }
     this.#log.info({ epoch: event.epoch, partitions: event.partitions.length }, 'assignment')
   }
@@ -255,9 +289,11 @@ export class ObjectSink extends Writable {
     ps.chain = ps.chain.then(async () => {
       if (ps.dropped) {
         await abortFiles(this.#store, files, this.#log)
+        await this.#forget(files)
         return
       }
       const outcome = await this.#protocol.finish(cut)
+      await this.#forget(files)
       if (outcome === 'fenced') this.#stats.fencedCuts++
       if (outcome === 'ambiguous') this.#stats.ambiguousCuts++
       if (outcome !== 'committed') ps.dropped = true // later cuts of this epoch cannot commit either
@@ -288,7 +324,15 @@ export class ObjectSink extends Writable {
       if (files.length === 0) continue
       for (const f of files) this.#release(f.discardPending())
       this.#log.debug({ topic: ps.topic, partition: ps.partition, files: files.length, why }, 'dropping unflushed files')
-      abortFiles(this.#store, files, this.#log).catch(() => {})
+      abortFiles(this.#store, files, this.#log).then(async () => { await this.#forget(files) }).catch(() => {})
+    }
+  }
+
+  /** The cut of these files is over (committed, fenced or dropped): their uploads are no longer ours to spare. */
+  async #forget (files: OpenFile[]): Promise<void> {
+    for (const f of files) {
+      const id = await f.settledUploadId()
+      if (id !== undefined) this.#ownUploads.delete(id)
     }
   }
 

@@ -32,6 +32,8 @@ export interface ObjectStore {
   delete (key: string): Promise<void>
   /** Lists keys under a prefix, with sizes. */
   list (prefix: string): AsyncIterable<{ key: string, size: number }>
+  /** Lists multipart uploads in progress under a prefix (to abort what dead writers left behind). */
+  listUploads (prefix: string): AsyncIterable<{ key: string, uploadId: string }>
   close (): Promise<void>
 }
 

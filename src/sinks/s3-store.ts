@@ -5,6 +5,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -134,6 +135,22 @@ export class S3Store implements ObjectStore {
       }
       token = out.IsTruncated === true ? out.NextContinuationToken : undefined
     } while (token !== undefined)
+  }
+
+  async * listUploads (prefix: string): AsyncIterable<{ key: string, uploadId: string }> {
+    let keyMarker: string | undefined
+    let uploadIdMarker: string | undefined
+    for (;;) {
+      const out = await this.#send(`list uploads ${prefix}`, async () => await this.#client.send(new ListMultipartUploadsCommand({
+        Bucket: this.#bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker
+      })))
+      for (const u of out.Uploads ?? []) {
+        if (u.Key !== undefined && u.UploadId !== undefined) yield { key: u.Key, uploadId: u.UploadId }
+      }
+      if (out.IsTruncated !== true) return
+      keyMarker = out.NextKeyMarker
+      uploadIdMarker = out.NextUploadIdMarker
+    }
   }
 
   async close (): Promise<void> {
