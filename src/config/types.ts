@@ -40,10 +40,47 @@ export interface KafkaConfig {
   connectionTimeoutMs: number
 }
 
+/**
+ * Parser limits, shared by the config validator and the parse stage so that a library user of parseStage gets
+ * the same defaults as the service.
+ */
+export const ParserLimits = {
+  /** Default of parser.maxMessageBytes: 8 MiB. */
+  DEFAULT_MAX_MESSAGE_BYTES: 8 * 1024 * 1024,
+  /** Smallest allowed parser.maxMessageBytes (a lower value is almost certainly a unit mistake). */
+  MIN_MAX_MESSAGE_BYTES: 1024,
+  /** Default of parser.timestampBounds.maxFutureSeconds: 7 days. */
+  DEFAULT_MAX_FUTURE_SECONDS: 7 * 24 * 3600
+} as const
+
+/**
+ * Plausibility bounds on the event time (both parser types). A record outside them goes to the error output:
+ * such times are nearly always producer bugs (a wrong clock or unit, a placeholder like 2099-12-31), and as good
+ * records they would create stray directories and push the event-time watermark into the future.
+ */
+export interface TimestampBoundsConfig {
+  /**
+   * ISO-8601 date or date-time (`2020-01-01`, `2020-01-01T00:00:00Z`; no offset means UTC). Event times before it
+   * are errors. Unset (the default): no lower bound, except that times before 1970 are always errors.
+   */
+  notBefore?: string
+  /**
+   * Event times more than this many seconds after the current time (read once per batch) are errors.
+   * Default 604800 (7 days). `0` disables the check; an empty value (`null`) means the default, as everywhere.
+   */
+  maxFutureSeconds: number
+}
+
 export interface ParserConfig {
   type: ParserType
   /** Dotted path of the timestamp field for `json`, e.g. `meta.ts`. */
   timestampField: string
+  /**
+   * Values longer than this (bytes) go to the error output unparsed, whole. Default 8 MiB, at least 1024.
+   * Tombstones (null values) are errors regardless.
+   */
+  maxMessageBytes: number
+  timestampBounds: TimestampBoundsConfig
 }
 
 export interface PartitionConfig {

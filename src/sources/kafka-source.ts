@@ -87,7 +87,8 @@ export class KafkaSource extends Readable implements OffsetCommitter {
         else if (entry.level === KafkaLogLevel.WARN) kafkaLog.warn(fields, message)
         else kafkaLog.debug(fields, message)
       },
-      retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 }
+      // kafkajs' own retries stay short (≈10 s): beyond that our loops retry forever, with clear logs
+      retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 5 }
     }
     if (options.ssl === true) config.ssl = true
     if (options.sasl !== undefined) config.sasl = options.sasl
@@ -140,6 +141,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       maxDelayMs: 15_000,
       stop: () => options.signal?.aborted === true || this.destroyed ? new SedimentError(ErrorCodes.SHUTDOWN, 'stopped while connecting to Kafka') : undefined,
       onRetry: (err, attempt, delayMs) => {
+        if (signal?.aborted === true) return
         this.#log.error({ brokers: this.#o.brokers, attempt, retryInMs: delayMs, err: errorMessage(err) }, 'cannot reach Kafka, retrying')
       }
     })

@@ -1,17 +1,27 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { isUtf8 } from 'node:buffer'
 import type { BadRecord, KafkaRecord, ParsedBatch, ParsedRecord, PipelineItem, RecordBatch } from '../types.js'
-import { ParserTypes, type ParserType } from '../config/types.js'
+import { ParserLimits, ParserTypes, type ParserType, type TimestampBoundsConfig } from '../config/types.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { MISSING, compileFieldPath, type FieldGetter } from './field-path.js'
 import { JsonFieldScanner, ScanResult, ValueKind, numberAt } from './json-scan.js'
-import { toEpochMillis } from './timestamp.js'
+import { MAX_DATE_MS } from './calendar.js'
+import { parseIso, toEpochMillis } from './timestamp.js'
 import { stageHighWaterMark, type StageStreamOptions } from './stream-options.js'
 
 export interface ParseOptions extends StageStreamOptions {
   type: ParserType
   /** Dotted path of the event-time field; required for `json`. */
   timestampField?: string
+  /** Longer values (bytes) become BadRecords without being parsed (default 8 MiB, at least 1024). */
+  maxMessageBytes?: number
+  /**
+   * Event-time bounds (see TimestampBoundsConfig): default no lower bound and at most 7 days ahead of now;
+   * `maxFutureSeconds: 0` disables the upper bound.
+   */
+  timestampBounds?: Partial<TimestampBoundsConfig>
+  /** Clock for the future bound, read once per batch (default Date.now; tests inject a fixed one). */
+  now?: () => number
 }
 
 /**
@@ -27,7 +37,13 @@ export const Reasons = {
   EMPTY: 'empty value',
   INVALID_UTF8: 'invalid UTF-8',
   LINE_BREAK: 'value contains a line break',
-  INVALID_KAFKA_TIMESTAMP: 'invalid Kafka record timestamp'
+  INVALID_KAFKA_TIMESTAMP: 'invalid Kafka record timestamp',
+  /** Followed by ` (<length> bytes > <maxMessageBytes>)`. */
+  TOO_LARGE: 'message too large',
+  /** Followed by ` (<event time> < <notBefore>)`, both as ISO-8601 UTC. */
+  BEFORE_NOT_BEFORE: 'timestamp before notBefore',
+  /** Followed by ` (<event time> > <limit> = now + <maxFutureSeconds>s)`. */
+  TOO_FAR_IN_FUTURE: 'timestamp too far in the future'
 } as const
 
 /** Longest JSON.parse message kept in a reason (V8 quotes a piece of the input in some messages). */
@@ -38,6 +54,12 @@ export type RecordParser = (record: KafkaRecord, partition: number, good: Parsed
 
 export class ParseStage extends Transform {
   readonly #parseRecord: RecordParser
+  readonly #maxMessageBytes: number
+  /** -Infinity when there is no lower bound. */
+  readonly #notBeforeMs: number
+  /** 0 when the upper bound is disabled. */
+  readonly #maxFutureMs: number
+  readonly #now: () => number
 
   constructor (options: ParseOptions) {
     const hwm = stageHighWaterMark(options, 'parser')
@@ -53,6 +75,29 @@ export class ParseStage extends Transform {
     } else {
       this.#parseRecord = kafkaTimestampParser
     }
+
+    const maxBytes = options.maxMessageBytes ?? ParserLimits.DEFAULT_MAX_MESSAGE_BYTES
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < ParserLimits.MIN_MAX_MESSAGE_BYTES) {
+      throw new ConfigError('parser.maxMessageBytes', `must be an integer >= ${ParserLimits.MIN_MAX_MESSAGE_BYTES}, got ${String(maxBytes)}`)
+    }
+    this.#maxMessageBytes = maxBytes
+
+    const bounds = options.timestampBounds ?? {}
+    const maxFuture = bounds.maxFutureSeconds ?? ParserLimits.DEFAULT_MAX_FUTURE_SECONDS
+    if (!Number.isSafeInteger(maxFuture) || maxFuture < 0) {
+      throw new ConfigError('parser.timestampBounds.maxFutureSeconds', `must be an integer >= 0 (0 disables the check), got ${String(maxFuture)}`)
+    }
+    this.#maxFutureMs = maxFuture * 1000
+    const notBefore = bounds.notBefore ?? undefined
+    this.#notBeforeMs = -Infinity
+    if (notBefore !== undefined) {
+      const ms = typeof notBefore === 'string' ? parseIso(notBefore) : NaN
+      if (Number.isNaN(ms)) {
+        throw new ConfigError('parser.timestampBounds.notBefore', `must be an ISO-8601 date or date-time, got ${String(notBefore)}`)
+      }
+      this.#notBeforeMs = ms
+    }
+    this.#now = options.now ?? Date.now
   }
 
   override _transform (item: PipelineItem, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -68,12 +113,35 @@ export class ParseStage extends Transform {
     const bad: BadRecord[] = []
     const { records, partition } = batch
     const parseRecord = this.#parseRecord
-    for (let i = 0; i < records.length; i++) parseRecord(records[i] as KafkaRecord, partition, good, bad)
-    // The batch's event-time high mark travels with it to the commit metadata (a watermark for finalizers).
+    const maxBytes = this.#maxMessageBytes
+    const notBeforeMs = this.#notBeforeMs
+    // "now" once per batch: one clock read instead of thousands, and one consistent limit for the whole batch.
+    const maxMs = this.#maxFutureMs === 0 ? Infinity : this.#now() + this.#maxFutureMs
+    // The batch's event-time high mark travels with it to the commit metadata (a watermark for finalizers);
+    // the bounds keep a far-future time out of it.
     let maxEventTime = -Infinity
-    for (let i = 0; i < good.length; i++) {
-      const ts = (good[i] as ParsedRecord).timestampMs
-      if (ts > maxEventTime) maxEventTime = ts
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as KafkaRecord
+      const value = record.value
+      // Decided before any parsing, so a huge value is never scanned, decoded or copied here.
+      if (value !== null && value.length > maxBytes) {
+        bad.push(badRecord(record, partition, `${Reasons.TOO_LARGE} (${value.length} bytes > ${maxBytes})`))
+        continue
+      }
+      const n = good.length
+      parseRecord(record, partition, good, bad)
+      if (good.length === n) continue
+      // Checked on the parsed record (rather than in each parser) so both parser types, and both JSON paths,
+      // share one rule; the rare violator is taken back out of `good` with its original bytes.
+      const ts = (good[n] as ParsedRecord).timestampMs
+      if (ts < notBeforeMs || ts > maxMs) {
+        good.pop()
+        bad.push(badRecord(record, partition, ts < notBeforeMs
+          ? `${Reasons.BEFORE_NOT_BEFORE} (${isoForReason(ts)} < ${isoForReason(notBeforeMs)})`
+          : `${Reasons.TOO_FAR_IN_FUTURE} (${isoForReason(ts)} > ${isoForReason(maxMs)} = now + ${this.#maxFutureMs / 1000}s)`))
+      } else if (ts > maxEventTime) {
+        maxEventTime = ts
+      }
     }
     return {
       kind: 'parsed',
@@ -88,6 +156,11 @@ export class ParseStage extends Transform {
       bad
     }
   }
+}
+
+/** A time for a reason string; never throws (a Kafka timestamp may lie outside the Date range). */
+function isoForReason (ms: number): string {
+  return Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : `${ms} ms`
 }
 
 function badRecord (record: KafkaRecord, partition: number, reason: string): BadRecord {

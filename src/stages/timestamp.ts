@@ -99,8 +99,10 @@ function d2 (s: string, i: number): number {
 /**
  * Hand-written ISO-8601 parser (extended format only): no regex match arrays and no Date.parse, whose
  * acceptance of non-ISO strings is implementation-defined. Returns NaN when the string is not a valid date.
+ * A date-time without an offset is UTC. Also used for configured dates (parser.timestampBounds.notBefore), so
+ * that config and messages accept exactly the same syntax.
  */
-function parseIso (s: string): number {
+export function parseIso (s: string): number {
   const n = s.length
   if (n < 10) return NaN
   const y1 = d2(s, 0)
