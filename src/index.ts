@@ -10,7 +10,7 @@
  * The sink commits offsets through the source (`committer`), so the two must be the same consumer.
  */
 import { encodeStage, type EncodeOptions } from './stages/encode.js'
-import { parseStage, type ParseStage } from './stages/parse.js'
+import { parseStage, type ParseOptions, type ParseStage } from './stages/parse.js'
 import { partitionStage, type PartitionOptions, type PartitionStage } from './stages/partition.js'
 
 export { kafkaSource, KafkaSource, type KafkaSourceOptions } from './sources/kafka-source.js'
@@ -32,14 +32,17 @@ export { createLogger } from './logger.js'
 export { SedimentError, ConfigError, FencedError, ErrorCodes, type ErrorCode } from './errors.js'
 export type * from './types.js'
 
-/** Parse stage for JSON messages: event time from `timestampField` (dotted path; s/ms/µs/ns or ISO-8601). */
-export function parseJson (options: { timestampField?: string } = {}): ParseStage {
-  return parseStage({ type: 'json', timestampField: options.timestampField ?? 'timestamp' })
+/**
+ * Parse stage for JSON messages: event time from `timestampField` (dotted path; s/ms/µs/ns or ISO-8601).
+ * Also takes `maxMessageBytes` and `timestampBounds` (see ParseOptions).
+ */
+export function parseJson (options: Omit<ParseOptions, 'type'> = {}): ParseStage {
+  return parseStage({ ...options, type: 'json', timestampField: options.timestampField ?? 'timestamp' })
 }
 
 /** Parse stage that takes event time from the Kafka record timestamp. */
-export function parseKafkaTimestamp (): ParseStage {
-  return parseStage({ type: 'kafka-timestamp' })
+export function parseKafkaTimestamp (options: Omit<ParseOptions, 'type' | 'timestampField'> = {}): ParseStage {
+  return parseStage({ ...options, type: 'kafka-timestamp' })
 }
 
 /** Routes records to `dt=YYYY-MM-DD/hr=HH` (or your template) directories in the given time zone. */

@@ -41,13 +41,13 @@ export function createStore (config: SedimentConfig): ObjectStore {
 export async function runService (config: SedimentConfig, options: ServiceOptions): Promise<SinkStats> {
   const log = options.logger.child({ component: 'service' })
   const store = createStore(config)
-  const total: SinkStats = { commits: 0, filesCommitted: 0, recordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0, openFiles: 0, bufferedBytes: 0 }
+  const total: SinkStats = { commits: 0, filesCommitted: 0, recordsCommitted: 0, errorRecordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0, openFiles: 0, bufferedBytes: 0 }
   log.info({ sink: store.location, prefix: config.sink.prefix, groupId: config.kafka.groupId }, 'starting')
   try {
     for (let failures = 0; !options.signal.aborted;) {
       try {
         const stats = await runPipeline(config, store, options)
-        for (const k of ['commits', 'filesCommitted', 'recordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts'] as const) total[k] += stats[k]
+        for (const k of ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts'] as const) total[k] += stats[k]
         failures = 0
       } catch (err) {
         if (options.signal.aborted) break
@@ -102,7 +102,12 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
   options.signal.addEventListener('abort', onAbort, { once: true })
   const flowing = pipeline(
     source,
-    parseStage({ type: config.parser.type, timestampField: config.parser.timestampField }),
+    parseStage({
+      type: config.parser.type,
+      timestampField: config.parser.timestampField,
+      maxMessageBytes: config.parser.maxMessageBytes,
+      timestampBounds: config.parser.timestampBounds
+    }),
     partitionStage({ template: config.partition.template, timezone: config.partition.timezone }),
     encodeStage({ format: config.output.format, compression: config.output.compression, compressionLevel: config.output.compressionLevel }),
     sink

@@ -28,8 +28,10 @@ test('end to end: 50,000 messages over 8 partitions and 7 hours, plus every kind
     await waitFor('all offsets committed', 180_000, async () => await allCommitted(stack, 'e2e', topic), 500)
   } finally {
     controller.abort()
-    await service
   }
+  const stats = await service
+  assert.equal(stats.recordsCommitted, 50_021)
+  assert.equal(stats.errorRecordsCommitted, 21, 'bad records are counted')
 
   const output = await readOutput(stack, 'logs')
   const v = verify(messages, output)

@@ -9,11 +9,13 @@
  * `null` counts as "not set": YAML turns an empty value (`endpoint:`) into null, and that should mean the default.
  */
 import { ConfigError } from '../errors.js'
+import { parseIso } from '../stages/timestamp.js'
 import {
   Compressions,
   LogLevels,
   OffsetResets,
   OutputFormats,
+  ParserLimits,
   ParserTypes,
   SinkTypes,
   type KafkaConfig,
@@ -22,6 +24,7 @@ import {
   type PartitionConfig,
   type SedimentConfig,
   type SinkConfig,
+  type TimestampBoundsConfig,
   type UploadConfig
 } from './types.js'
 
@@ -38,7 +41,12 @@ export const defaults = {
     ssl: false,
     connectionTimeoutMs: 10_000
   },
-  parser: { type: 'json', timestampField: 'timestamp' },
+  parser: {
+    type: 'json',
+    timestampField: 'timestamp',
+    maxMessageBytes: ParserLimits.DEFAULT_MAX_MESSAGE_BYTES,
+    timestampBounds: { maxFutureSeconds: ParserLimits.DEFAULT_MAX_FUTURE_SECONDS }
+  },
   partition: { template: 'dt={YYYY}-{MM}-{DD}/hr={HH}', timezone: 'UTC' },
   output: { format: 'jsonl', compression: 'gzip', compressionLevel: 6 },
   upload: {
@@ -251,10 +259,23 @@ function saslConfig (raw: unknown, path: string): NonNullable<KafkaConfig['sasl'
 
 function parserConfig (raw: unknown): ParserConfig {
   const path = 'parser'
-  const obj = section(raw, path, ['type', 'timestampField'])
+  const obj = section(raw, path, ['type', 'timestampField', 'maxMessageBytes', 'timestampBounds'])
+  const d = defaults.parser
   return {
-    type: withDefault(obj.type, `${path}.type`, defaults.parser.type, oneOf(ParserTypes)),
-    timestampField: withDefault(obj.timestampField, `${path}.timestampField`, defaults.parser.timestampField, dottedPath)
+    type: withDefault(obj.type, `${path}.type`, d.type, oneOf(ParserTypes)),
+    timestampField: withDefault(obj.timestampField, `${path}.timestampField`, d.timestampField, dottedPath),
+    maxMessageBytes: withDefault(obj.maxMessageBytes, `${path}.maxMessageBytes`, d.maxMessageBytes, integer(ParserLimits.MIN_MAX_MESSAGE_BYTES)),
+    timestampBounds: timestampBoundsConfig(obj.timestampBounds, `${path}.timestampBounds`)
+  }
+}
+
+function timestampBoundsConfig (raw: unknown, path: string): TimestampBoundsConfig {
+  const obj = section(raw, path, ['notBefore', 'maxFutureSeconds'])
+  const notBefore = optional(obj.notBefore, `${path}.notBefore`, isoDate)
+  return {
+    ...(notBefore !== undefined ? { notBefore } : {}),
+    // 0 disables the check (null cannot: an empty value means the default everywhere in this file).
+    maxFutureSeconds: withDefault(obj.maxFutureSeconds, `${path}.maxFutureSeconds`, defaults.parser.timestampBounds.maxFutureSeconds, integer(0))
   }
 }
 
@@ -405,6 +426,16 @@ function dottedPath (value: unknown, path: string): string {
     throw new ConfigError(path, `must be a field name or dotted path like "meta.ts", got ${describe(field)}`)
   }
   return field
+}
+
+/** Kept as written (the stage parses it with the same ISO-8601 parser as message timestamps). */
+function isoDate (value: unknown, path: string): string {
+  // A YAML 1.1 document (`%YAML 1.1`) turns an unquoted date into a Date.
+  const text = value instanceof Date && !Number.isNaN(value.getTime()) ? value.toISOString() : value
+  if (typeof text !== 'string' || Number.isNaN(parseIso(text.trim()))) {
+    throw new ConfigError(path, `not an ISO-8601 date or date-time (e.g. "2020-01-01" or "2020-01-01T00:00:00Z"), got ${describe(value)}`)
+  }
+  return text.trim()
 }
 
 function pathTemplate (value: unknown, path: string): string {

@@ -10,7 +10,7 @@ import {
   type CommitEvent, type Cut, type CutReason, type UploadPolicy
 } from './commit-protocol.js'
 import { dataKey } from './layout.js'
-import type { ObjectStore, UploadedPart } from './object-store.js'
+import { joinKey, type ObjectStore, type UploadedPart } from './object-store.js'
 import { OpenFile, type PartUploader } from './open-file.js'
 
 export interface ObjectSinkOptions {
@@ -37,6 +37,8 @@ export interface SinkStats {
   commits: number
   filesCommitted: number
   recordsCommitted: number
+  /** Of recordsCommitted, those written to the error output (`_errors/`). */
+  errorRecordsCommitted: number
   bytesCommitted: number
   fencedCuts: number
   ambiguousCuts: number
@@ -98,7 +100,7 @@ export class ObjectSink extends Writable {
   readonly #creating = new Map<string, number>()
   #epoch = 0
   readonly #stats: Omit<SinkStats, 'openFiles' | 'bufferedBytes'> = {
-    commits: 0, filesCommitted: 0, recordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0
+    commits: 0, filesCommitted: 0, recordsCommitted: 0, errorRecordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0
   }
 
   constructor (options: ObjectSinkOptions) {
@@ -395,8 +397,10 @@ export class ObjectSink extends Writable {
   #onCommitted (e: CommitEvent): void {
     this.#stats.commits++
     this.#stats.filesCommitted += e.files.length
+    const errorsDir = joinKey(this.#prefix, '_errors') + '/'
     for (const f of e.files) {
       this.#stats.recordsCommitted += f.records
+      if (f.key.startsWith(errorsDir)) this.#stats.errorRecordsCommitted += f.records
       this.#stats.bytesCommitted += f.bytes
     }
     this.#log.info({ topic: e.topic, partition: e.partition, offset: e.endOffset, files: e.files.length, reason: e.reason, ms: e.durationMs }, 'committed')

@@ -93,7 +93,7 @@ export class ParseStage extends Transform {
     if (notBefore !== undefined) {
       const ms = typeof notBefore === 'string' ? parseIso(notBefore) : NaN
       if (Number.isNaN(ms)) {
-        throw new ConfigError('parser.timestampBounds.notBefore', `must be an ISO-8601 date or date-time, got ${String(notBefore)}`)
+        throw new ConfigError('parser.timestampBounds.notBefore', `not an ISO-8601 date or date-time (e.g. "2020-01-01" or "2020-01-01T00:00:00Z"), got ${String(notBefore)}`)
       }
       this.#notBeforeMs = ms
     }

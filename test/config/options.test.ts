@@ -6,6 +6,7 @@ import { describe, test } from 'node:test'
 import { loadConfig } from '../../src/config/load.js'
 import { applyEnvOverrides, envOverrides, validateConfig } from '../../src/config/options.js'
 import { ConfigError } from '../../src/errors.js'
+import { parseStage } from '../../src/stages/parse.js'
 
 const MiB = 1024 * 1024
 
@@ -56,7 +57,7 @@ describe('validateConfig defaults', () => {
         ssl: false,
         connectionTimeoutMs: 10000
       },
-      parser: { type: 'json', timestampField: 'timestamp' },
+      parser: { type: 'json', timestampField: 'timestamp', maxMessageBytes: 8388608, timestampBounds: { maxFutureSeconds: 604800 } },
       partition: { template: 'dt={YYYY}-{MM}-{DD}/hr={HH}', timezone: 'UTC' },
       output: { format: 'jsonl', compression: 'gzip', compressionLevel: 6 },
       upload: {
@@ -103,6 +104,25 @@ describe('validateConfig defaults', () => {
     assert.equal(config.upload.uploadOnShutdown, false)
     assert.equal(config.generation, 0)
     assert.equal(config.log.level, 'silent')
+  })
+
+  test('parser limits: explicit values are kept, 0 disables the future bound, null means the default', () => {
+    const config = validateConfig(withValue('parser', {
+      type: 'kafka-timestamp', maxMessageBytes: 1024, timestampBounds: { notBefore: ' 2020-01-01 ', maxFutureSeconds: 0 }
+    }))
+    assert.deepEqual(config.parser, {
+      type: 'kafka-timestamp', timestampField: 'timestamp', maxMessageBytes: 1024, timestampBounds: { notBefore: '2020-01-01', maxFutureSeconds: 0 }
+    })
+    const dateTime = validateConfig(withValue('parser.timestampBounds', { notBefore: '2020-01-01T00:00:00+02:00', maxFutureSeconds: null }))
+    assert.deepEqual(dateTime.parser.timestampBounds, { notBefore: '2020-01-01T00:00:00+02:00', maxFutureSeconds: 604800 })
+    assert.deepEqual(validateConfig(withValue('parser.timestampBounds', null)).parser.timestampBounds, { maxFutureSeconds: 604800 })
+    assert.deepEqual(validateConfig(withValue('parser.timestampBounds', { notBefore: null })).parser.timestampBounds, { maxFutureSeconds: 604800 })
+  })
+
+  test('a validated parser section is accepted by the parse stage as is', () => {
+    const config = validateConfig(withValue('parser', { maxMessageBytes: 4096, timestampBounds: { notBefore: '2020-01-01T12:30Z' } }))
+    assert.doesNotThrow(() => parseStage({ ...config.parser }))
+    assert.doesNotThrow(() => parseStage({ ...validateConfig(minimal()).parser }))
   })
 
   test('the file sink needs a directory and gets no bucket', () => {
@@ -163,6 +183,12 @@ describe('validateConfig unknown keys', () => {
     rejects(withValue('log.verbosity', 'x'), 'log.verbosity', /unknown key \(allowed: level\)/)
   })
 
+  test('in parser.timestampBounds', () => {
+    rejects(withValue('parser.timestampBounds.maxFutureSecond', 60), 'parser.timestampBounds.maxFutureSecond', /did you mean "maxFutureSeconds"/)
+    rejects(withValue('parser.timestampBounds.notAfter', '2030-01-01'), 'parser.timestampBounds.notAfter', /unknown key/)
+    rejects(withValue('parser.maxMessageByte', 2048), 'parser.maxMessageByte', /did you mean "maxMessageBytes"/)
+  })
+
   test('are reported before value errors of the same section', () => {
     // "topic" instead of "topics" must not be reported as "exactly one of topics or topicPattern".
     const raw = minimal()
@@ -197,6 +223,19 @@ describe('validateConfig invalid values name their path', () => {
     ['parser.type', 'xml', /must be one of "json", "kafka-timestamp"/],
     ['parser.timestampField', 'meta..ts', /dotted path/],
     ['parser.timestampField', '', /non-empty string/],
+    ['parser.maxMessageBytes', 1023, /^parser\.maxMessageBytes: must be an integer >= 1024, got 1023$/],
+    ['parser.maxMessageBytes', '8MiB', /must be an integer >= 1024, got "8MiB"/],
+    ['parser.maxMessageBytes', 2048.5, /got 2048\.5/],
+    ['parser.timestampBounds', 5, /^parser\.timestampBounds: must be a mapping, got 5$/],
+    ['parser.timestampBounds.notBefore', 'yesterday', /^parser\.timestampBounds\.notBefore: not an ISO-8601 date or date-time .*got "yesterday"$/],
+    ['parser.timestampBounds.notBefore', '2026-02-30', /not an ISO-8601 date/],
+    ['parser.timestampBounds.notBefore', '2026-01-01T25:00:00Z', /not an ISO-8601 date/],
+    ['parser.timestampBounds.notBefore', '1577836800', /not an ISO-8601 date/],
+    ['parser.timestampBounds.notBefore', 20200101, /not an ISO-8601 date.*got 20200101$/],
+    ['parser.timestampBounds.notBefore', '', /not an ISO-8601 date/],
+    ['parser.timestampBounds.maxFutureSeconds', -1, /^parser\.timestampBounds\.maxFutureSeconds: must be an integer >= 0, got -1$/],
+    ['parser.timestampBounds.maxFutureSeconds', 1.5, /integer >= 0, got 1\.5/],
+    ['parser.timestampBounds.maxFutureSeconds', '7d', /integer >= 0, got "7d"/],
     ['kafka.brokers', [], /non-empty list of host:port/],
     ['kafka.brokers', 'localhost:9092', /non-empty list of host:port strings, got "localhost:9092"/],
     ['kafka.brokers', undefined, /^kafka\.brokers: required$/],
@@ -453,6 +492,19 @@ describe('loadConfig', () => {
     })
     await withFile('c.json', JSON.stringify(minimal()), async file => {
       assert.equal((await loadConfig(file, {})).sink.bucket, 'my-bucket')
+    })
+  })
+
+  test('an unquoted YAML date for notBefore stays a date string', async () => {
+    const yaml = 'kafka:\n  brokers: [a:1]\n  groupId: g\n  topics: [t]\nsink:\n  bucket: bbb\n' +
+      'parser:\n  maxMessageBytes: 1048576\n  timestampBounds:\n    notBefore: 2020-01-01\n    maxFutureSeconds: 3600\n'
+    await withFile('c.yaml', yaml, async file => {
+      const config = await loadConfig(file, {})
+      assert.deepEqual(config.parser.timestampBounds, { notBefore: '2020-01-01', maxFutureSeconds: 3600 })
+      assert.equal(config.parser.maxMessageBytes, 1048576)
+    })
+    await withFile('c11.yaml', `%YAML 1.1\n---\n${yaml}`, async file => {
+      assert.equal((await loadConfig(file, {})).parser.timestampBounds.notBefore, '2020-01-01T00:00:00.000Z')
     })
   })
 
