@@ -81,6 +81,17 @@ export interface CommitProtocolOptions {
   onCommitted?: (event: CommitEvent) => void
 }
 
+/** Completions in flight per cut: a wide cut (thousands of files) must not flood the store. */
+const COMPLETE_CONCURRENCY = 16
+
+async function forEachLimited<T> (items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}
+
 const FENCING = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID'])
 
 export class CommitProtocol {
@@ -219,7 +230,7 @@ export class CommitProtocol {
 
   async #completeAll (record: CutRecord, tp: string): Promise<void> {
     const { store } = this.#o
-    await Promise.all(record.files.map(async (f) => {
+    await forEachLimited(record.files, COMPLETE_CONCURRENCY, async (f) => {
       await retry(async () => {
         const result = await store.completeUpload(f.key, f.uploadId, f.parts)
         if (result === 'no-such-upload') {
@@ -236,7 +247,7 @@ export class CommitProtocol {
         stop: () => this.#o.stopped(),
         onRetry: (e, n) => { this.#log.warn({ tp, key: f.key, attempt: n, err: errorMessage(e) }, 'completing upload failed, retrying') }
       })
-    }))
+    })
   }
 
   async #writeManifest (manifest: string, record: CutRecord, intent: string, tp: string): Promise<void> {

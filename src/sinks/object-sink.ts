@@ -134,7 +134,8 @@ export class ObjectSink extends Writable {
         const epoch = this.#epoch
         this.#creating.set(key, (this.#creating.get(key) ?? 0) + 1)
         try {
-          const id = await this.#retryPart(key, async () => await this.#store.createUpload(key))
+          // under the same slot limit as parts: a cut of thousands of files must not open thousands at once
+          const id = await this.#withPartSlot(async () => await this.#retryPart(key, async () => await this.#store.createUpload(key)))
           this.#ownUploads.set(id, epoch)
           return id
         } finally {

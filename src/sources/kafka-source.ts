@@ -99,6 +99,9 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       heartbeatInterval: this.#o.heartbeatIntervalMs,
       rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+      // kafkajs holds whole fetch responses in memory (10 MiB by default): a smaller cap keeps RSS down
+      // without starving a partition, since each still gets up to maxBytesPerPartition.
+      maxBytes: Math.max(options.maxBytesPerPartition ?? 1024 * 1024, 4 * 1024 * 1024),
       // kafkajs heartbeats only between fetches, and an idle fetch waits this long at the broker: keep it well
       // inside the session timeout so a quiet topic does not cost the membership.
       maxWaitTimeInMs: Math.min(5000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),

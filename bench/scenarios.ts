@@ -1,0 +1,83 @@
+/** The scenarios and their sizes (full and --quick). */
+import { DEFAULT_SET_BYTES, type DataSpec } from './data.js'
+import type { SinkSettings } from './jobs.js'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+export const PARTITIONS = 64
+/** The mock broker trims a partition beyond ~5 MiB (or 100,000 messages): data is sized below this. */
+export const MAX_PARTITION_BYTES = 4 * MiB
+
+export interface KafkaScenario {
+  name: 'steady' | 'wide' | 'large'
+  kind: 'kafka'
+  description: string
+  data: DataSpec
+  sink: SinkSettings
+}
+
+export interface StagesScenario {
+  name: 'stages-only'
+  kind: 'stages'
+  description: string
+  data: DataSpec
+  batchBytes: number
+}
+
+export interface CutScenario {
+  name: 'cut-to-commit'
+  kind: 'sink-cut'
+  description: string
+  fileBytes: number
+  chunkBytes: number
+}
+
+export type Scenario = KafkaScenario | StagesScenario | CutScenario
+
+export const SCENARIO_NAMES = ['steady', 'wide', 'large', 'stages-only', 'cut-to-commit'] as const
+
+export function scenarios (quick: boolean): Scenario[] {
+  const small = quick ? 100_000 : 1_000_000
+  // The service's default cut size (100 MiB per Kafka partition) is far more than the broker keeps per partition
+  // (~5 MiB), so steady and large scale it down to about half of each partition's data: one cut while
+  // consuming, the rest at end of input. (Each cut costs ~7 S3 requests and a Kafka commit whatever its size.)
+  const steadyCut = quick ? 160 * KiB : 2 * MiB
+  return [
+    {
+      name: 'steady',
+      kind: 'kafka',
+      description: `${small.toLocaleString('en-US')} JSON messages of ~207 B over ${PARTITIONS} partitions, event times in order over 4 h (hourly directories); a cut every ${steadyCut / KiB} KiB of input per partition, the rest at end of input`,
+      data: { shape: 'small', count: small, partitions: PARTITIONS, time: 'ordered', hours: 4 },
+      sink: { maxFileBytes: steadyCut, maxFileAgeSeconds: 3600 }
+    },
+    {
+      name: 'wide',
+      kind: 'kafka',
+      description: `${small.toLocaleString('en-US')} JSON messages of ~207 B over ${PARTITIONS} partitions, event times scattered over 48 h: ~${PARTITIONS * 48} files open at once (default 100 MiB cut size), all cut at end of input`,
+      data: { shape: 'small', count: small, partitions: PARTITIONS, time: 'scattered', hours: 48 },
+      sink: { maxFileBytes: 100 * MiB, maxFileAgeSeconds: 3600 }
+    },
+    {
+      name: 'large',
+      kind: 'kafka',
+      description: `${(quick ? 2000 : 20_000).toLocaleString('en-US')} JSON messages of ~10 KB over ${PARTITIONS} partitions, event times in order over 4 h; a cut every ${steadyCut / KiB} KiB of input per partition`,
+      data: { shape: 'large', count: quick ? 2000 : 20_000, partitions: PARTITIONS, time: 'ordered', hours: 4, largeBytes: 10_240 },
+      sink: { maxFileBytes: steadyCut, maxFileAgeSeconds: 3600 }
+    },
+    {
+      name: 'stages-only',
+      kind: 'stages',
+      description: `${(quick ? 200_000 : 1_000_000).toLocaleString('en-US')} steady messages from memory (batches of ~${DEFAULT_SET_BYTES / 1000} KB per partition, like the Kafka scenarios' fetches) → parse → partition → gzip -6 → null sink; no Kafka, no store`,
+      data: { shape: 'small', count: quick ? 200_000 : 1_000_000, partitions: PARTITIONS, time: 'ordered', hours: 4 },
+      batchBytes: DEFAULT_SET_BYTES
+    },
+    {
+      name: 'cut-to-commit',
+      kind: 'sink-cut',
+      description: 'the sink alone: one 100 MiB file (1 MiB gzip members, 8 MiB parts) into ObjectSink + S3Store on the local S3 server; the offset commit is an in-process no-op',
+      fileBytes: 100 * MiB,
+      chunkBytes: 1 * MiB
+    }
+  ]
+}
