@@ -110,7 +110,10 @@ export interface EncodedBatch extends BatchBase {
 
 /** What a partition's commit carries besides the offset. */
 export interface AssignedPartition extends TopicPartition {
-  /** Committed offset of the group, or null when the group has none yet (start per autoOffsetReset). */
+  /**
+   * Where reading resumes: the group's committed offset (or a later one the sink knows was committed, see
+   * OffsetCommitter.setStartResolver), or null when there is none yet (start per autoOffsetReset).
+   */
   committedOffset: number | null
   /** Commit metadata string stored with that offset, if any. */
   metadata: string | null
@@ -148,4 +151,9 @@ export interface OffsetCommitter {
    * partition may have been lost; any other error means the commit did not happen and may be retried.
    */
   commit (tp: TopicPartition, offset: number, metadata: string, epoch: number): Promise<void>
+  /**
+   * Lets the sink correct where a newly assigned partition starts (see CommitProtocol.startOffset) before any of
+   * its records is read. The returned offset replaces `committedOffset` in the AssignmentEvent.
+   */
+  setStartResolver?: (resolve: (assigned: AssignedPartition) => Promise<number | null>) => void
 }

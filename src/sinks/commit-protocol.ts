@@ -26,7 +26,7 @@ import { ErrorCodes, FencedError, SedimentError, errorMessage } from '../errors.
 import { retry } from '../retry.js'
 import type { AssignedPartition, OffsetCommitter, TopicPartition } from '../types.js'
 import {
-  decodeMetadata, encodeMetadata, intentKey, manifestKey,
+  decodeMetadata, encodeMetadata, intentKey, manifestKey, manifestPrefix, pad20,
   type CutFile, type CutRecord
 } from './layout.js'
 import { joinKey, type ObjectStore } from './object-store.js'
@@ -207,6 +207,31 @@ export class CommitProtocol {
     this.#log.info({ tp, endOffset: record.endOffset, files: record.files.length }, 'completing a cut committed by a previous owner')
     await this.#completeAll(record, tp)
     await this.#writeManifest(meta.manifest, record, meta.intent, tp)
+  }
+
+  /**
+   * Where a new owner must start reading a partition: the committed offset — unless a manifest shows that a later
+   * cut was committed before. That happens when kafkajs retried an older commit across a group rejoin (it stamps
+   * each retry with the newest generation) and the retry landed late, moving the committed offset back.
+   * Resuming there would write records that are already visible a second time; the stale intent the commit names
+   * is then superseded, and its uploads are left to the sweeper. Lists only manifests from the stale cut's start
+   * on (never data).
+   */
+  async startOffset (assigned: AssignedPartition): Promise<number | null> {
+    const meta = decodeMetadata(assigned.metadata)
+    const dir = `${manifestPrefix(this.#o.prefix, assigned.topic)}${assigned.partition}/`
+    const startAfter = meta === null ? undefined : `${dir}${this.#o.generation}_${pad20(Math.max(0, meta.start - 1))}`
+    let newest: number | null = null
+    for await (const o of this.#o.store.list(`${dir}${this.#o.generation}_`, startAfter)) {
+      const m = /_(\d{20})\.json$/.exec(o.key)
+      if (m !== null) newest = Math.max(newest ?? 0, Number(m[1]))
+    }
+    if (newest !== null && (assigned.committedOffset === null || newest > assigned.committedOffset)) {
+      this.#log.warn({ tp: `${assigned.topic}[${assigned.partition}]`, committed: assigned.committedOffset, resumeAt: newest },
+        'committed offset is behind the newest committed cut (a late commit moved it back); resuming after that cut')
+      return newest
+    }
+    return assigned.committedOffset
   }
 
   /**

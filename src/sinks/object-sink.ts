@@ -148,6 +148,7 @@ export class ObjectSink extends Writable {
         await this.#retryPart(key, async () => await this.#store.uploadPart(key, uploadId, n, body))),
       released: (bytes) => { this.#release(bytes) }
     }
+    this.#committer.setStartResolver?.(async (assigned) => await this.#protocol.startOffset(assigned))
     // The age policy needs a clock even when no data arrives.
     const tick = Math.max(50, Math.min(1000, Math.floor(this.#policy.maxFileAgeMs / 4)))
     this.#timer = setInterval(() => { this.#cutAged() }, tick).unref()

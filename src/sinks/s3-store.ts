@@ -126,10 +126,10 @@ export class S3Store implements ObjectStore {
     await this.#send(`delete ${key}`, async () => await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })))
   }
 
-  async * list (prefix: string): AsyncIterable<{ key: string, size: number }> {
+  async * list (prefix: string, startAfter?: string): AsyncIterable<{ key: string, size: number }> {
     let token: string | undefined
     do {
-      const out = await this.#send(`list ${prefix}`, async () => await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token })))
+      const out = await this.#send(`list ${prefix}`, async () => await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token, StartAfter: token === undefined ? startAfter : undefined })))
       for (const o of out.Contents ?? []) {
         if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? 0 }
       }

@@ -63,6 +63,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
   #running = false
   #pendingCommits = new Map<string, () => void>()
   #assignedTopics: string[] = []
+  #resolveStart: ((assigned: AssignedPartition) => Promise<number | null>) | undefined
   #paused = false
   /** How often downstream backpressure held the consumer (for tests and metrics). */
   pauses = 0
@@ -120,6 +121,10 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       this.#log.error({ err: errorMessage(error), restart }, 'kafka consumer crashed')
       if (!restart) this.destroy(new SedimentError(ErrorCodes.SOURCE, `kafka consumer stopped: ${errorMessage(error)}`, { cause: error }))
     })
+  }
+
+  setStartResolver (resolve: (assigned: AssignedPartition) => Promise<number | null>): void {
+    this.#resolveStart = resolve
   }
 
   get epoch (): number {
@@ -252,8 +257,21 @@ export class KafkaSource extends Readable implements OffsetCommitter {
         for (const partition of ps) {
           const c = committed.get(tpKey(topic, partition)) ?? { offset: null, metadata: null }
           partitions.push({ topic, partition, committedOffset: c.offset, metadata: c.metadata })
-          if (c.offset !== null) this.#expected.set(tpKey(topic, partition), c.offset)
         }
+      }
+      const resolve = this.#resolveStart
+      if (resolve !== undefined) {
+        await Promise.all(partitions.map(async (p) => {
+          p.committedOffset = await retry(async () => await resolve(p), {
+            maxAttempts: 20,
+            stop: () => this.#closed || epoch !== this.#epoch ? new SedimentError(ErrorCodes.SHUTDOWN, 'assignment superseded') : undefined,
+            onRetry: (err) => { this.#log.warn({ topic: p.topic, partition: p.partition, err: errorMessage(err) }, 'resolving the start offset failed, retrying') }
+          })
+        }))
+        if (epoch !== this.#epoch) return
+      }
+      for (const p of partitions) {
+        if (p.committedOffset !== null) this.#expected.set(tpKey(p.topic, p.partition), p.committedOffset)
       }
       this.#log.info({ epoch, partitions: partitions.map((p) => `${p.topic}[${p.partition}]@${p.committedOffset ?? 'none'}`) }, 'partitions assigned')
       if (!this.#ending) this.push({ kind: 'assignment', epoch, partitions } satisfies PipelineItem)

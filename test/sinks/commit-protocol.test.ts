@@ -9,7 +9,7 @@ import { FileStore } from '../../src/sinks/file-store.js'
 import { decodeMetadata } from '../../src/sinks/layout.js'
 import { ObjectSink } from '../../src/sinks/object-sink.js'
 import type { UploadedPart } from '../../src/sinks/object-store.js'
-import type { EncodedBatch, OffsetCommitter, PipelineItem, TopicPartition } from '../../src/types.js'
+import type { AssignedPartition, EncodedBatch, OffsetCommitter, PipelineItem, TopicPartition } from '../../src/types.js'
 
 const logger = pino({ level: 'silent' })
 
@@ -18,7 +18,9 @@ class Coordinator implements OffsetCommitter {
   epoch = 1
   commits: Array<{ tp: TopicPartition, offset: number, metadata: string, visibleAtCommit: string[] }> = []
   fence = false
+  resolveStart: ((a: AssignedPartition) => Promise<number | null>) | undefined
   constructor (readonly store: FileStore) {}
+  setStartResolver (fn: (a: AssignedPartition) => Promise<number | null>): void { this.resolveStart = fn }
   async commit (tp: TopicPartition, offset: number, metadata: string, epoch: number): Promise<void> {
     if (this.fence || epoch !== this.epoch) throw new FencedError('fenced by test')
     this.commits.push({ tp, offset, metadata, visibleAtCommit: await dataKeys(this.store) })
@@ -170,4 +172,23 @@ test('memory stays within the budget: writes wait, and the largest partition is 
   assert.ok(peak < 2000 + 1000, `peak buffered ${peak}`)
   assert.equal(sink.stats().recordsCommitted, 2000)
   assert.ok(coordinator.commits.length > 1, 'memory pressure cut more than once')
+})
+
+test('a committed offset that a late commit moved back resumes after the newest committed cut, not at it', async (t) => {
+  const { store, coordinator } = await setup(t)
+  const sink = new ObjectSink({ store, committer: coordinator, logger, maxFileBytes: 50 })
+  await write(sink, [assign(1), batch([0, 1, 2, 3, 4], () => 't/x'), batch([5, 6, 7, 8, 9], () => 't/x')])
+  await new Promise<void>((resolve) => sink.end(resolve))
+  assert.deepEqual(coordinator.commits.map((c) => c.offset), [5, 10])
+  const stale = coordinator.commits[0] as { offset: number, metadata: string }
+  const resolve = coordinator.resolveStart
+  assert.ok(resolve !== undefined, 'the sink installs a start resolver on its committer')
+  // the group's offset went back to the first cut (an old commit retried across a rejoin landed late)
+  assert.equal(await resolve({ topic: 't', partition: 0, committedOffset: stale.offset, metadata: stale.metadata }), 10)
+  // an ordinary assignment keeps its committed offset
+  const latest = coordinator.commits[1] as { offset: number, metadata: string }
+  assert.equal(await resolve({ topic: 't', partition: 0, committedOffset: latest.offset, metadata: latest.metadata }), 10)
+  // offsets lost altogether (e.g. expired by offsets.retention) do not re-export what is already there
+  assert.equal(await resolve({ topic: 't', partition: 0, committedOffset: null, metadata: null }), 10)
+  assert.equal(await resolve({ topic: 't', partition: 1, committedOffset: null, metadata: null }), null)
 })
