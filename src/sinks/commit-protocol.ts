@@ -81,6 +81,9 @@ export interface CommitProtocolOptions {
   onCommitted?: (event: CommitEvent) => void
 }
 
+/** Intents younger than this may still be named by a late-landing commit retry (kafkajs retries for ~10 s). */
+const INTENT_RETENTION_MS = 15 * 60_000
+
 /** Completions in flight per cut: a wide cut (thousands of files) must not flood the store. */
 const COMPLETE_CONCURRENCY = 16
 
@@ -239,17 +242,38 @@ export class CommitProtocol {
    * abort). Runs after `recover`, so every upload of a committed cut is already complete; `isLive` spares the
    * uploads this process has started since the assignment. Returns how many were aborted.
    */
-  async sweep (topic: string, partitions: Set<number>, isLive: (uploadId: string, key: string) => boolean): Promise<number> {
+  async sweep (topic: string, partitions: Set<number>, isLive: (uploadId: string, key: string) => Promise<boolean>, ownWriterId: string): Promise<number> {
+    const { store } = this.#o
+    // Intents first. A commit retried by kafkajs can land after this assignment and name a previous writer's
+    // intent, which must then still be completable: keep recent intents and everything they reference. Old
+    // ones (writers killed or fenced before their commit) are deleted, and their uploads aborted below.
+    const referenced = new Set<string>()
+    let intents = 0
+    for (const partition of partitions) {
+      const dir = joinKey(this.#o.prefix, '_sediment', 'intents', topic, String(partition)) + '/'
+      for await (const o of store.list(dir)) {
+        if (o.key.endsWith(`-${ownWriterId}.json`)) continue
+        if (o.lastModified !== undefined && Date.now() - o.lastModified > INTENT_RETENTION_MS) {
+          await store.delete(o.key)
+          intents++
+          continue
+        }
+        const body = await store.get(o.key)
+        if (body === null) continue
+        for (const f of (JSON.parse(body.toString('utf8')) as CutRecord).files) referenced.add(f.uploadId)
+      }
+    }
     let aborted = 0
     for (const dir of [joinKey(this.#o.prefix, topic), joinKey(this.#o.prefix, '_errors', topic)]) {
-      for await (const u of this.#o.store.listUploads(`${dir}/`)) {
+      for await (const u of store.listUploads(`${dir}/`)) {
         const partition = partitionOfKey(u.key)
-        if (partition === undefined || !partitions.has(partition) || isLive(u.uploadId, u.key)) continue
-        await this.#o.store.abortUpload(u.key, u.uploadId)
+        if (partition === undefined || !partitions.has(partition) || referenced.has(u.uploadId)) continue
+        if (await isLive(u.uploadId, u.key)) continue
+        await store.abortUpload(u.key, u.uploadId)
         aborted++
       }
     }
-    if (aborted > 0) this.#log.info({ topic, partitions: [...partitions], aborted }, 'aborted incomplete uploads left by previous writers')
+    if (aborted + intents > 0) this.#log.info({ topic, partitions: [...partitions], aborted, intents }, 'aborted incomplete uploads left by previous writers')
     return aborted
   }
 

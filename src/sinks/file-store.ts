@@ -97,15 +97,16 @@ export class FileStore implements ObjectStore {
     await this.#fs(`delete ${key}`, async () => { await rm(this.#path(key), { force: true }) })
   }
 
-  async * list (prefix: string, startAfter?: string): AsyncIterable<{ key: string, size: number }> {
+  async * list (prefix: string, startAfter?: string): AsyncIterable<{ key: string, size: number, lastModified?: number }> {
     // Walk the deepest directory the prefix names fully, then filter by the whole prefix (S3 semantics).
     const slash = prefix.lastIndexOf('/')
     const start = slash < 0 ? this.#root : this.#path(prefix.slice(0, slash))
-    const keys: Array<{ key: string, size: number }> = []
+    const keys: Array<{ key: string, size: number, lastModified: number }> = []
     await walk(start, async (file) => {
       const key = relative(this.#root, file).split(sep).join('/')
       if (key.startsWith(prefix) && (startAfter === undefined || key > startAfter) && !key.startsWith(UPLOADS_DIR) && !basename(key).startsWith('.')) {
-        keys.push({ key, size: (await stat(file)).size })
+        const st = await stat(file)
+        keys.push({ key, size: st.size, lastModified: st.mtimeMs })
       }
     })
     keys.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0)

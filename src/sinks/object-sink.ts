@@ -64,6 +64,8 @@ interface PartitionState {
   dropped: boolean
 }
 
+const SWEEP_INTERVAL_MS = 15 * 60_000
+
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
 
 /**
@@ -89,6 +91,8 @@ export class ObjectSink extends Writable {
   readonly #uploader: PartUploader
   readonly #partitions = new Map<string, PartitionState>()
   readonly #timer: NodeJS.Timeout
+  readonly #sweepTimer: NodeJS.Timeout
+  readonly #writerId: string
   #buffered = 0
   #partsInFlight = 0
   readonly #partQueue: Array<() => void> = []
@@ -98,6 +102,8 @@ export class ObjectSink extends Writable {
   readonly #ownUploads = new Map<string, number>()
   /** Keys whose CreateMultipartUpload is in flight: a sweep listing may see the upload before we know its id. */
   readonly #creating = new Map<string, number>()
+  /** Resolved when the last in-flight create of a key finishes (so the sweeper can decide after all). */
+  readonly #createdWaiters = new Map<string, Array<() => void>>()
   #epoch = 0
   readonly #stats: Omit<SinkStats, 'openFiles' | 'bufferedBytes'> = {
     commits: 0, filesCommitted: 0, recordsCommitted: 0, errorRecordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0
@@ -119,6 +125,7 @@ export class ObjectSink extends Writable {
     this.#maxBuffered = options.maxBufferedBytes ?? 256 * 1024 * 1024
     this.#uploadOnEnd = options.uploadOnEnd ?? true
     const writerId = options.writerId ?? randomBytes(6).toString('hex')
+    this.#writerId = writerId
     this.#protocol = new CommitProtocol({
       store: this.#store,
       committer: this.#committer,
@@ -140,8 +147,13 @@ export class ObjectSink extends Writable {
           return id
         } finally {
           const n = (this.#creating.get(key) ?? 1) - 1
-          if (n === 0) this.#creating.delete(key)
-          else this.#creating.set(key, n)
+          if (n === 0) {
+            this.#creating.delete(key)
+            for (const w of this.#createdWaiters.get(key) ?? []) w()
+            this.#createdWaiters.delete(key)
+          } else {
+            this.#creating.set(key, n)
+          }
         }
       },
       uploadPart: async (key, uploadId, n, body) => await this.#withPartSlot(async () =>
@@ -152,6 +164,7 @@ export class ObjectSink extends Writable {
     // The age policy needs a clock even when no data arrives.
     const tick = Math.max(50, Math.min(1000, Math.floor(this.#policy.maxFileAgeMs / 4)))
     this.#timer = setInterval(() => { this.#cutAged() }, tick).unref()
+    this.#sweepTimer = setInterval(() => { this.#sweepOwned() }, SWEEP_INTERVAL_MS).unref()
   }
 
   stats (): SinkStats {
@@ -186,12 +199,14 @@ export class ObjectSink extends Writable {
     else this.#dropAll('end of input without upload')
     this.#settled().then(() => {
       clearInterval(this.#timer)
+      clearInterval(this.#sweepTimer)
       callback()
     }, callback)
   }
 
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
     clearInterval(this.#timer)
+    clearInterval(this.#sweepTimer)
     this.#stopped ??= stoppedError()
     this.#dropAll('sink destroyed')
     for (const w of this.#memoryWaiters) w()
@@ -262,12 +277,7 @@ export class ObjectSink extends Writable {
     // Once recovered, clear away what dead or fenced writers left for these partitions (best effort; the
     // bucket's AbortIncompleteMultipartUpload lifecycle rule remains the backstop).
     for (const [topic, t] of byTopic) {
-      Promise.all(t.recovered)
-        .then(async () => {
-          if (this.#epoch !== event.epoch || this.#stopped !== undefined) return
-          await this.#protocol.sweep(topic, t.partitions, (id, key) => this.#ownUploads.has(id) || this.#creating.has(key))
-        })
-        .catch((err: unknown) => { this.#log.warn({ topic, err: errorMessage(err) }, 'sweeping incomplete uploads failed') })
+      Promise.all(t.recovered).then(() => { this.#sweep(topic, t.partitions, event.epoch) }, () => {})
     }
     this.#log.info({ epoch: event.epoch, partitions: event.partitions.length }, 'assignment')
   }
@@ -330,6 +340,37 @@ export class ObjectSink extends Writable {
       this.#log.debug({ topic: ps.topic, partition: ps.partition, files: files.length, why }, 'dropping unflushed files')
       abortFiles(this.#store, files, this.#log).then(async () => { await this.#forget(files) }).catch(() => {})
     }
+  }
+
+  #sweep (topic: string, partitions: Set<number>, epoch: number): void {
+    if (this.#epoch !== epoch || this.#stopped !== undefined) return
+    this.#protocol.sweep(topic, partitions, async (id, key) => await this.#isOwnUpload(id, key), this.#writerId)
+      .catch((err: unknown) => { this.#log.warn({ topic, err: errorMessage(err) }, 'sweeping incomplete uploads failed') })
+  }
+
+  /** Periodically too: intents are kept a while (see INTENT_RETENTION_MS), so one sweep per assignment is not enough. */
+  #sweepOwned (): void {
+    const byTopic = new Map<string, Set<number>>()
+    for (const ps of this.#partitions.values()) {
+      if (!ps.dropped) byTopic.set(ps.topic, (byTopic.get(ps.topic) ?? new Set()).add(ps.partition))
+    }
+    for (const [topic, partitions] of byTopic) this.#sweep(topic, partitions, this.#epoch)
+  }
+
+  /**
+   * Whether an upload the sweeper found is one of ours. A listing can show our upload before its create call has
+   * returned; a dead writer may have used the same key (keys repeat by design), so wait for our creates of that
+   * key to finish and decide by id.
+   */
+  async #isOwnUpload (uploadId: string, key: string): Promise<boolean> {
+    if (this.#creating.has(key)) {
+      await new Promise<void>((resolve) => {
+        const waiters = this.#createdWaiters.get(key) ?? []
+        waiters.push(resolve)
+        this.#createdWaiters.set(key, waiters)
+      })
+    }
+    return this.#ownUploads.has(uploadId)
   }
 
   /** The cut of these files is over (committed, fenced or dropped): their uploads are no longer ours to spare. */

@@ -30,8 +30,8 @@ export interface ObjectStore {
   /** Size of an object, or null when absent (metadata only, no data read). */
   size (key: string): Promise<number | null>
   delete (key: string): Promise<void>
-  /** Lists keys under a prefix in key order, with sizes; only keys after `startAfter` when given. */
-  list (prefix: string, startAfter?: string): AsyncIterable<{ key: string, size: number }>
+  /** Lists keys under a prefix in key order, with sizes (and modification times, ms); only after `startAfter`. */
+  list (prefix: string, startAfter?: string): AsyncIterable<{ key: string, size: number, lastModified?: number }>
   /** Lists multipart uploads in progress under a prefix (to abort what dead writers left behind). */
   listUploads (prefix: string): AsyncIterable<{ key: string, uploadId: string }>
   close (): Promise<void>

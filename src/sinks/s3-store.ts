@@ -126,12 +126,12 @@ export class S3Store implements ObjectStore {
     await this.#send(`delete ${key}`, async () => await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })))
   }
 
-  async * list (prefix: string, startAfter?: string): AsyncIterable<{ key: string, size: number }> {
+  async * list (prefix: string, startAfter?: string): AsyncIterable<{ key: string, size: number, lastModified?: number }> {
     let token: string | undefined
     do {
       const out = await this.#send(`list ${prefix}`, async () => await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token, StartAfter: token === undefined ? startAfter : undefined })))
       for (const o of out.Contents ?? []) {
-        if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? 0 }
+        if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? 0, ...(o.LastModified !== undefined ? { lastModified: o.LastModified.getTime() } : {}) }
       }
       token = out.IsTruncated === true ? out.NextContinuationToken : undefined
     } while (token !== undefined)
