@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 const run = promisify(execFile)
 const ROOT = new URL('../../', import.meta.url).pathname
 
-async function peakFor (files: number): Promise<{ openFiles: number, peakRss: number, committed: number }> {
+async function peakFor (files: number): Promise<{ openFiles: number, peakRss: number, committed: number, commits: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'sediment-mem-'))
   try {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/open-files-memory.ts'), String(files), dir], { cwd: ROOT, maxBuffer: 1 << 20 })
