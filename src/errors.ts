@@ -48,6 +48,19 @@ export class FencedError extends SedimentError {
   }
 }
 
+/** Kafka's answers to a commit or heartbeat from a member that no longer owns its partitions. */
+const FENCING_TYPES = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID'])
+
+/** True when `err` (or an error it wraps, as kafkajs does) is Kafka fencing this member. */
+export function isKafkaFencingError (err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e != null && depth < 5; depth++) {
+    const type = (e as { type?: unknown }).type
+    if (typeof type === 'string' && FENCING_TYPES.has(type)) return true
+    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause
+  }
+  return false
+}
+
 export function errorMessage (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }

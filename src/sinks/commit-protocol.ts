@@ -22,7 +22,7 @@
  */
 import type { Logger } from 'pino'
 import { crashPoint } from '../crash-points.js'
-import { ErrorCodes, FencedError, SedimentError, errorMessage } from '../errors.js'
+import { ErrorCodes, FencedError, SedimentError, errorMessage, isKafkaFencingError } from '../errors.js'
 import { retry } from '../retry.js'
 import type { AssignedPartition, OffsetCommitter, TopicPartition } from '../types.js'
 import {
@@ -95,7 +95,6 @@ async function forEachLimited<T> (items: T[], limit: number, fn: (item: T) => Pr
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }
 
-const FENCING = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID'])
 
 export class CommitProtocol {
   readonly #o: CommitProtocolOptions
@@ -344,13 +343,7 @@ export function partitionOfKey (key: string): number | undefined {
 
 /** True only when Kafka refused the commit because this member no longer owns the partition. */
 export function isDefinitelyFenced (err: unknown): boolean {
-  if (err instanceof FencedError) return err.definite
-  for (let e: unknown = err, depth = 0; e != null && depth < 5; depth++) {
-    const type = (e as { type?: unknown }).type
-    if (typeof type === 'string' && FENCING.has(type)) return true
-    e = (e as { cause?: unknown, originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause
-  }
-  return false
+  return err instanceof FencedError ? err.definite : isKafkaFencingError(err)
 }
 
 export function stoppedError (): SedimentError {

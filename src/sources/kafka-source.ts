@@ -5,7 +5,7 @@ import {
   type Admin, type Batch, type Consumer, type ConsumerConfig, type EachBatchPayload, type KafkaConfig, type LogEntry
 } from 'kafkajs'
 import type { Logger } from 'pino'
-import { ErrorCodes, FencedError, SedimentError, errorMessage } from '../errors.js'
+import { ErrorCodes, FencedError, SedimentError, errorMessage, isKafkaFencingError } from '../errors.js'
 import { retry } from '../retry.js'
 import type { AssignedPartition, KafkaRecord, OffsetCommitter, PipelineItem, RecordBatch, TopicPartition } from '../types.js'
 
@@ -29,8 +29,6 @@ export interface KafkaSourceOptions {
   /** Batches buffered ahead of the next stage before the source stops fetching. Default 4. */
   highWaterMark?: number
 }
-
-const FENCING = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID'])
 
 /**
  * The Kafka source: where records enter the pipeline. A kafkajs consumer-group member exposed as an
@@ -196,7 +194,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
     try {
       await this.#consumer.commitOffsets([{ topic: tp.topic, partition: tp.partition, offset: String(offset), metadata }])
     } catch (err) {
-      if (isFencing(err)) throw new FencedError(`commit refused: ${errorMessage(err)}`, { cause: err })
+      if (isKafkaFencingError(err)) throw new FencedError(`commit refused: ${errorMessage(err)}`, { cause: err })
       throw new SedimentError(ErrorCodes.COMMIT, `commit failed: ${errorMessage(err)}`, { cause: err })
     } finally {
       this.#pendingCommits.delete(token)
@@ -357,14 +355,6 @@ function commitToken (topic: string, partition: number, offset: string): string 
   return `${topic}\u0000${partition}\u0000${offset}`
 }
 
-function isFencing (err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e != null && depth < 5; depth++) {
-    const type = (e as { type?: unknown }).type
-    if (typeof type === 'string' && FENCING.has(type)) return true
-    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause
-  }
-  return false
-}
 
 /** Converts a kafkajs batch, skipping messages before `from` (already handled). Null when nothing is left. */
 function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): RecordBatch | null {

@@ -14,7 +14,7 @@ import { Transform, pipeline, type Readable, type Writable } from 'node:stream'
  *   await proxy.setMode({ mode: 'slow', delayMs: 1500 })                                   // or bytesPerSecond
  *   await proxy.setMode({ mode: 'down' })                                                  // connections refused
  *   await proxy.setMode('pass')
- *   proxy.stats()   // requests and injected faults per S3 operation
+ *   proxy.stats()   // requests, injected faults and SDK retries per S3 operation
  *   await proxy.stop()
  *
  * Bodies are streamed both ways (parts are 5+ MiB), never buffered. Requests are classified into S3 operations
@@ -73,6 +73,8 @@ export interface OperationStats {
   requests: number
   /** Requests a fault rule acted on (error, reset, slow, stall). */
   injected: number
+  /** Requests that were an AWS SDK retry (`amz-sdk-request: attempt=N`, N > 1): retries the SDK made on its own. */
+  sdkRetries: number
   /** Answers sent to the client by HTTP status, injected ones included. */
   statuses: Record<string, number>
 }
@@ -81,6 +83,7 @@ export interface ProxyStats {
   mode: string
   requests: number
   injected: number
+  sdkRetries: number
   byOperation: Partial<Record<S3Operation, OperationStats>>
   /** Connections dropped because the proxy was (or went) down. */
   droppedConnections: number
@@ -265,6 +268,11 @@ export class S3FaultProxy {
     const stats = this.#opStats(op)
     stats.requests++
     this.#stats.requests++
+    const attempt = /attempt=(\d+)/.exec(String(req.headers['amz-sdk-request'] ?? ''))
+    if (attempt !== null && Number(attempt[1]) > 1) {
+      stats.sdkRetries++
+      this.#stats.sdkRetries++
+    }
     res.once('finish', () => { stats.statuses[String(res.statusCode)] = (stats.statuses[String(res.statusCode)] ?? 0) + 1 })
     if (this.#down !== undefined) {
       this.#stats.droppedConnections++
@@ -366,7 +374,7 @@ export class S3FaultProxy {
   #opStats (op: S3Operation): OperationStats {
     let s = this.#stats.byOperation[op]
     if (s === undefined) {
-      s = { requests: 0, injected: 0, statuses: {} }
+      s = { requests: 0, injected: 0, sdkRetries: 0, statuses: {} }
       this.#stats.byOperation[op] = s
     }
     return s
@@ -420,7 +428,7 @@ function describeRule (r: FaultRule): string {
 }
 
 function emptyStats (): Omit<ProxyStats, 'mode' | 'stalled'> {
-  return { requests: 0, injected: 0, byOperation: {}, droppedConnections: 0, upstreamErrors: 0 }
+  return { requests: 0, injected: 0, sdkRetries: 0, byOperation: {}, droppedConnections: 0, upstreamErrors: 0 }
 }
 
 function listen (server: Server, port: number): Promise<void> {
