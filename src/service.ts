@@ -27,6 +27,7 @@ export function createStore (config: SedimentConfig): ObjectStore {
     bucket: s.bucket as string,
     region: s.region,
     forcePathStyle: s.forcePathStyle,
+    ...(s.socketTimeoutMs !== undefined ? { socketTimeoutMs: s.socketTimeoutMs } : {}),
     ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}),
     ...(s.credentials !== undefined ? { credentials: s.credentials } : {})
   })

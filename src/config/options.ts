@@ -57,7 +57,7 @@ export const defaults = {
     maxConcurrentParts: 4,
     maxBufferedBytes: 256 * MiB
   },
-  sink: { type: 's3', prefix: '', region: 'us-east-1', forcePathStyle: false },
+  sink: { type: 's3', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30_000 },
   generation: 1,
   log: { level: 'info' }
 } as const
@@ -321,7 +321,7 @@ function uploadConfig (raw: unknown): UploadConfig {
   return config
 }
 
-const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials'] as const
+const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs'] as const
 const fileOnlyKeys = ['directory'] as const
 
 function sinkConfig (raw: unknown): SinkConfig {
@@ -347,6 +347,7 @@ function sinkConfig (raw: unknown): SinkConfig {
     if (endpoint !== undefined) config.endpoint = endpoint
     const credentials = optional(obj.credentials, `${path}.credentials`, credentialsConfig)
     if (credentials !== undefined) config.credentials = credentials
+    config.socketTimeoutMs = withDefault(obj.socketTimeoutMs, `${path}.socketTimeoutMs`, defaults.sink.socketTimeoutMs, integer(1000))
   } else {
     if (isAbsent(obj.directory)) throw new ConfigError(`${path}.directory`, 'required when sink.type is "file"')
     config.directory = nonEmptyString(obj.directory, `${path}.directory`)

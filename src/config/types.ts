@@ -122,6 +122,11 @@ export interface SinkConfig {
   forcePathStyle: boolean
   /** Only from env (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or the config; otherwise the AWS default chain. */
   credentials?: { accessKeyId: string, secretAccessKey: string, sessionToken?: string }
+  /**
+   * s3: a request whose connection is silent this long fails (and is retried); without it one unanswered
+   * request would stall its partition forever.
+   */
+  socketTimeoutMs?: number
   /** file */
   directory?: string
 }

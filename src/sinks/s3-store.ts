@@ -12,6 +12,7 @@ import {
   UploadPartCommand,
   type S3ClientConfig
 } from '@aws-sdk/client-s3'
+import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { ErrorCodes, SedimentError } from '../errors.js'
 import type { ObjectStore, UploadedPart } from './object-store.js'
 
@@ -24,6 +25,8 @@ export interface S3StoreOptions {
   credentials?: { accessKeyId: string, secretAccessKey: string, sessionToken?: string }
   /** SDK attempts per request (the SDK retries 5xx/SlowDown/network errors with backoff and jitter). */
   maxAttempts?: number
+  /** A request whose connection is silent this long fails and is retried (default 30 s). */
+  socketTimeoutMs?: number
   /** An existing client to share; the store then does not destroy it on close. */
   client?: S3Client
 }
@@ -52,6 +55,8 @@ export class S3Store implements ObjectStore {
         forcePathStyle: options.forcePathStyle ?? false,
         maxAttempts: options.maxAttempts ?? 5
       }
+      // Without timeouts, one request that never gets an answer would hold its partition's cut forever.
+      config.requestHandler = new NodeHttpHandler({ connectionTimeout: 10_000, socketTimeout: options.socketTimeoutMs ?? 30_000 })
       if (options.endpoint !== undefined) config.endpoint = options.endpoint
       if (options.credentials !== undefined) config.credentials = { ...options.credentials }
       this.#client = new S3Client(config)

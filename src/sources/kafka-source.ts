@@ -260,10 +260,13 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       const resolve = this.#resolveStart
       if (resolve !== undefined) {
         await Promise.all(partitions.map(async (p) => {
+          // Needs the object store (it lists manifests): while that is unreachable, reading this partition waits.
           p.committedOffset = await retry(async () => await resolve(p), {
-            maxAttempts: 20,
+            maxDelayMs: 15_000,
             stop: () => this.#closed || epoch !== this.#epoch ? new SedimentError(ErrorCodes.SHUTDOWN, 'assignment superseded') : undefined,
-            onRetry: (err) => { this.#log.warn({ topic: p.topic, partition: p.partition, err: errorMessage(err) }, 'resolving the start offset failed, retrying') }
+            onRetry: (err, attempt, delayMs) => {
+              this.#log.error({ topic: p.topic, partition: p.partition, attempt, retryInMs: delayMs, err: errorMessage(err) }, 'cannot read the start position from the object store, retrying')
+            }
           })
         }))
         if (epoch !== this.#epoch) return

@@ -3,11 +3,11 @@ import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { produce, type SampleMessage } from '../../src/demo/sample-data.js'
 import {
-  LogWatcher, checkCommits, committedWithMetadata, produceOverTime, summaryLine, sumOffsets, taggedMessages, tolerant,
-  unexpectedIds, verifyBatch
+  LogWatcher, checkCommits, committedBehindVisible, committedWithMetadata, everythingCommitted, exitWithin, manifestEnds,
+  produceOverTime, summaryLine, sumOffsets, taggedMessages, tolerant, unexpectedIds, verifyBatch, withAdmin
 } from '../helpers/chaos.js'
 import {
-  allCommitted, committedOffsets, endOffsets, kafkaAdmin, readOutput, serviceConfig, spawnService, startStack, waitFor, writeConfig,
+  committedOffsets, endOffsets, readOutput, serviceConfig, spawnService, startStack, waitFor, writeConfig,
   type ServiceProcess, type Stack
 } from '../helpers/e2e.js'
 
@@ -56,19 +56,15 @@ async function startRun (t: TestContext, brokers: number, name: string, baseCoun
   const logs = new LogWatcher(service.child)
   let died: string | undefined
   void service.exited.then((e) => { died ??= `exited (${e.signal ?? `code ${String(e.code)}`})` })
-  await waitFor('the base batch committed', 60_000, tolerant(async () => await allCommitted(stack, group, topic)), 500)
+  await waitFor('the base batch committed', 60_000, tolerant(async () => await everythingCommitted(stack, group, topic)), 500)
   return { stack, topic, group, partitions, service, logs, died: () => died, batches: [{ tag: `${name}base`, messages: base }] }
 }
 
 async function leaders (stack: Stack, topic: string): Promise<Map<number, number>> {
-  const admin = kafkaAdmin(stack)
-  await admin.connect()
-  try {
+  return await withAdmin(stack, async (admin) => {
     const meta = await admin.fetchTopicMetadata({ topics: [topic] })
     return new Map((meta.topics[0]?.partitions ?? []).map((p) => [p.partitionId, p.leader]))
-  } finally {
-    await admin.disconnect()
-  }
+  })
 }
 
 /** One fault window with its own batch; after it, waits until everything is committed again. */
@@ -77,35 +73,52 @@ async function runWindow (t: TestContext, run: Run, w: Window, index: number): P
   const messages = taggedMessages(w.name, { topic, partitions, count: 3000, hours: 2, startMs: Date.UTC(2026, 10, 21 + index) })
   run.batches.push({ tag: w.name, messages })
   const blocked = new Set(w.unavailable ?? [])
-  // produce requests never race a broker going down (a lost produce ack would duplicate input, not output)
-  await produce(stack.kafka.bootstrap, topic, messages.filter((m) => blocked.has(m.partition)))
   const before = logs.snapshot()
   const committedBefore = sumOffsets(await committedOffsets(stack, group, topic))
+  // produce requests never race a broker going down (a lost produce ack would duplicate input, not output)
+  await produce(stack.kafka.bootstrap, topic, messages.filter((m) => blocked.has(m.partition)))
   const windowStart = Date.now()
   const stop = await w.start()
   const producing = produceOverTime(stack.kafka.bootstrap, topic, messages.filter((m) => !blocked.has(m.partition)), { durationMs: w.ms - 500, chunks: 6 })
+  producing.catch(() => {}) // awaited below; a failed test must not leave an unhandled rejection behind
   const problems: string[] = []
+  const behind: string[] = []
   let samples = 0
+  const sample = async (): Promise<void> => {
+    const ends = await manifestEnds(stack, 'logs', topic) // before the offsets: a manifest is written after its commit
+    // sampling needs the coordinator; while it is down there is nothing to sample
+    const committed = await committedWithMetadata(stack, group, topic).catch(() => undefined)
+    if (committed === undefined) return
+    samples++
+    problems.push(...(await checkCommits(stack, committed)).problems)
+    behind.push(...committedBehindVisible(ends, committed))
+  }
   while (Date.now() - windowStart < w.ms) {
     await sleep(500)
     assert.equal(run.died(), undefined, `${w.name}: the service ${run.died() ?? ''}\n${run.service.output().slice(-3000)}`)
-    // sampling needs the coordinator; while it is down there is nothing to sample
-    const committed = await committedWithMetadata(stack, group, topic).catch(() => undefined)
-    if (committed === undefined) continue
-    samples++
-    problems.push(...(await checkCommits(stack, committed)).problems)
+    await sample()
   }
   await stop()
   await producing
   const healed = Date.now()
-  await waitFor(`everything committed after ${w.name}`, 90_000, tolerant(async () => await allCommitted(stack, group, topic)), 250)
+  await waitFor(`everything committed after ${w.name}`, 90_000, tolerant(async () => await everythingCommitted(stack, group, topic)), 250)
   const recoveryMs = Date.now() - healed
+  await sample()
   const committedAfter = sumOffsets(await committedOffsets(stack, group, topic))
-  const noted = logs.since(before, /retrying|crashed|pipeline failed|rejoin|assignment|fenced|abandoned|unknown|re-reading|completing a cut|rebalanc/i)
+  const noted = logs.since(before, /retrying|crashed|pipeline failed|rejoin|assignment|fenced|abandoned|unknown|re-reading|completing a cut|rebalanc|^Response (OffsetCommit|Fetch|Heartbeat)|Connection error/i)
+  const summary: Record<string, number> = {}
+  for (const [msg, n] of Object.entries(noted)) {
+    const key = msg.replace(/\d+\.\d+\.\d+\.\d+:\d+/g, '<broker>').replace(/\(key: \d+, version: \d+\)/, 'error')
+    summary[key] = (summary[key] ?? 0) + n
+  }
   assert.deepEqual(problems, [], `${w.name}: committed offsets not backed by the bucket`)
+  // A commit that kafkajs retried across a rejoin can land late and move the offset back (commit-race.test.ts):
+  // tolerated by design (a new owner resumes after the newest manifest), so only reported; exactly-once at the
+  // end is what counts.
+  if (behind.length > 0) t.diagnostic(`${w.name}: late commit moved the offset back: ${[...new Set(behind)].join('; ')}`)
   assert.equal(run.died(), undefined, `${w.name}: the service ${run.died() ?? ''}`)
   assert.ok(committedAfter >= committedBefore + messages.length, `${w.name}: the batch was committed after the fault`)
-  const line = `${w.name}: window ${w.ms} ms, ${samples} commit samples, committed ${committedBefore} → ${committedAfter}, recovered in ${recoveryMs} ms, service logged ${JSON.stringify(noted)}`
+  const line = `${w.name}: window ${w.ms} ms, ${samples} commit samples, committed ${committedBefore} → ${committedAfter}, recovered in ${recoveryMs} ms, service logged ${JSON.stringify(summary)}`
   t.diagnostic(line)
   return line
 }
@@ -114,12 +127,7 @@ async function runWindow (t: TestContext, run: Run, w: Window, index: number): P
 async function finish (t: TestContext, run: Run): Promise<void> {
   const { stack, topic, group, service, logs } = run
   service.child.kill('SIGTERM')
-  const exit = await Promise.race([service.exited, sleep(Number(process.env.CHAOS_STOP_MS ?? 30_000)).then(() => undefined)])
-  if (exit === undefined && process.env.CHAOS_HANDLES !== undefined) {
-    service.child.kill('SIGUSR2')
-    await sleep(1000)
-    await import('node:fs/promises').then(async (fs) => { await fs.writeFile(process.env.CHAOS_HANDLES as string, service.output()) })
-  }
+  const exit = await exitWithin(service.exited, 30_000)
   assert.ok(exit !== undefined, `the service did not stop within 30 s of SIGTERM; output tail:\n${service.output().slice(-6000)}`)
   assert.equal(exit.code, 0, service.output().slice(-3000))
   const [committed, end] = await Promise.all([committedOffsets(stack, group, topic), endOffsets(stack, topic)])
@@ -152,7 +160,7 @@ test('3 brokers: a partition leader down, the coordinator down, OffsetCommit and
   const windows: Window[] = [
     {
       name: 'leader-down',
-      ms: 8000,
+      ms: 6000,
       unavailable: onBroker(victim),
       start: async () => {
         await stack.kafka.brokerDown(victim)
@@ -226,7 +234,7 @@ test('1 broker: the only broker (coordinator and every leader) down briefly, the
     }
   })
   await runWindow(t, run, down('only-broker-down-3s', 3000), 0)
-  await runWindow(t, run, down('only-broker-down-12s', 12_000), 1)
+  await runWindow(t, run, down('only-broker-down-9s', 9000), 1)
   await finish(t, run)
   t.diagnostic(`took ${Date.now() - started} ms`)
 })

@@ -98,6 +98,17 @@ test('S3FaultProxy in front of s3rver', { timeout: 60_000 }, async (t) => {
     await assert.rejects(put('d.txt'), { name: 'SlowDown' })
     assert.equal(proxy.mode, 'pass')
     await put('d.txt')
+
+    // a client that retries on its own: the proxy sees its retries (amz-sdk-request: attempt=N)
+    const retrying = new S3Client({ ...s3.clientConfig, endpoint: proxy.endpoint, maxAttempts: 3 })
+    try {
+      proxy.resetStats()
+      await proxy.setMode({ mode: 'error', status: 503, times: 2 })
+      await retrying.send(new PutObjectCommand({ Bucket, Key: 'retried.txt', Body: 'x' }))
+      assert.deepEqual([proxy.stats().requests, proxy.stats().injected, proxy.stats().sdkRetries], [3, 2, 2])
+    } finally {
+      retrying.destroy()
+    }
   })
 
   await t.test('error with forward: the request takes effect, the answer is lost', async () => {
