@@ -24,7 +24,7 @@ export interface KafkaRecord {
   headers: Record<string, Buffer | string | undefined>
 }
 
-interface BatchBase extends TopicPartition {
+export interface BatchBase extends TopicPartition {
   /**
    * The source's assignment epoch the batch was read under. It increases on every group (re)join; data of an
    * older epoch is stale and is dropped, because the partition may have had another owner in between.
@@ -133,6 +133,20 @@ export interface FlushRequest {
 
 export type ControlItem = AssignmentEvent | FlushRequest
 export type PipelineItem = RecordBatch | ParsedBatch | RoutedBatch | EncodedBatch | ControlItem
+
+/** The fields every stage carries from its input batch to its output batch unchanged. */
+export function batchBase (batch: BatchBase): BatchBase {
+  const base: BatchBase = {
+    topic: batch.topic,
+    partition: batch.partition,
+    epoch: batch.epoch,
+    firstOffset: batch.firstOffset,
+    nextOffset: batch.nextOffset,
+    rawBytes: batch.rawBytes
+  }
+  if (batch.maxEventTime !== undefined) base.maxEventTime = batch.maxEventTime
+  return base
+}
 
 export function isControl (item: PipelineItem): item is ControlItem {
   return item.kind === 'assignment' || item.kind === 'flush'

@@ -10,7 +10,7 @@ import {
   type CommitEvent, type Cut, type CutReason, type UploadPolicy
 } from './commit-protocol.js'
 import { dataKey } from './layout.js'
-import { joinKey, type ObjectStore, type UploadedPart } from './object-store.js'
+import { joinKey, type ObjectStore } from './object-store.js'
 import { OpenFile, type PartUploader } from './open-file.js'
 
 export interface ObjectSinkOptions {
@@ -451,4 +451,3 @@ export class ObjectSink extends Writable {
   }
 }
 
-export type { UploadedPart }

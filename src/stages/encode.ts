@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { constants as zlibConstants, gzip, type ZlibOptions } from 'node:zlib'
-import type { EncodedBatch, EncodedGroup, OutputGroup, PipelineItem, RoutedBatch } from '../types.js'
+import { batchBase, type EncodedBatch, type EncodedGroup, type OutputGroup, type PipelineItem, type RoutedBatch } from '../types.js'
 import { Compressions, OutputFormats, type Compression, type OutputFormat } from '../config/types.js'
 import { ConfigError } from '../errors.js'
 import { stageHighWaterMark, type StageStreamOptions } from './stream-options.js'
@@ -225,13 +225,7 @@ function frameLines (group: OutputGroup): Buffer {
 function encodedBatch (batch: RoutedBatch, groups: EncodedGroup[]): EncodedBatch {
   return {
     kind: 'encoded',
-    topic: batch.topic,
-    partition: batch.partition,
-    epoch: batch.epoch,
-    firstOffset: batch.firstOffset,
-    nextOffset: batch.nextOffset,
-    rawBytes: batch.rawBytes,
-    ...(batch.maxEventTime !== undefined ? { maxEventTime: batch.maxEventTime } : {}),
+    ...batchBase(batch),
     groups
   }
 }

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream'
-import type { OutputGroup, ParsedBatch, PipelineItem, RoutedBatch } from '../types.js'
+import { batchBase, type OutputGroup, type ParsedBatch, type PipelineItem, type RoutedBatch } from '../types.js'
 import { MAX_DATE_MS } from './calendar.js'
 import { errorLine } from './error-record.js'
 import { DEFAULT_TEMPLATE, compileTemplate, type PathTemplate } from './path-template.js'
@@ -85,13 +85,7 @@ export class PartitionStage extends Transform {
 
     return {
       kind: 'routed',
-      topic: batch.topic,
-      partition: batch.partition,
-      epoch: batch.epoch,
-      firstOffset: batch.firstOffset,
-      nextOffset: batch.nextOffset,
-      rawBytes: batch.rawBytes,
-      ...(batch.maxEventTime !== undefined ? { maxEventTime: batch.maxEventTime } : {}),
+      ...batchBase(batch),
       groups
     }
   }
