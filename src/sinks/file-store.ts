@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { ErrorCodes, SedimentError } from '../errors.js'
+import { ErrorCodes, FencedError, SedimentError } from '../errors.js'
 import type { ObjectStore, UploadedPart } from './object-store.js'
 
 /** Where in-progress uploads live, relative to the root. Query engines skip names starting with '_' or '.'. */
@@ -35,8 +35,9 @@ export class FileStore implements ObjectStore {
 
   async uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart> {
     const dir = this.#uploadDir(uploadId)
+    // An aborted or completed upload takes no more parts; aborted means a new owner swept it: we are fenced.
+    if (!(await exists(dir))) throw new FencedError(`upload of ${key} was aborted by another writer`)
     await this.#fs(`upload part ${partNumber} of ${key}`, async () => {
-      await stat(dir) // an aborted or completed upload takes no more parts
       await writeDurably(join(dir, `part-${String(partNumber).padStart(5, '0')}`), body)
     })
     return { partNumber, etag: `"${createHash('md5').update(body).digest('hex')}"` }

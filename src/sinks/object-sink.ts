@@ -137,12 +137,11 @@ export class ObjectSink extends Writable {
       onCommitted: (e) => { this.#onCommitted(e) }
     })
     this.#uploader = {
-      createUpload: async (key) => {
-        const epoch = this.#epoch
+      createUpload: async (key, epoch) => {
         this.#creating.set(key, (this.#creating.get(key) ?? 0) + 1)
         try {
           // under the same slot limit as parts: a cut of thousands of files must not open thousands at once
-          const id = await this.#withPartSlot(async () => await this.#retryPart(key, async () => await this.#store.createUpload(key)))
+          const id = await this.#withPartSlot(async () => await this.#retryPart(key, epoch, async () => await this.#store.createUpload(key)))
           this.#ownUploads.set(id, epoch)
           return id
         } finally {
@@ -156,8 +155,8 @@ export class ObjectSink extends Writable {
           }
         }
       },
-      uploadPart: async (key, uploadId, n, body) => await this.#withPartSlot(async () =>
-        await this.#retryPart(key, async () => await this.#store.uploadPart(key, uploadId, n, body))),
+      uploadPart: async (key, uploadId, n, body, epoch) => await this.#withPartSlot(async () =>
+        await this.#retryPart(key, epoch, async () => await this.#store.uploadPart(key, uploadId, n, body))),
       released: (bytes) => { this.#release(bytes) }
     }
     this.#committer.setStartResolver?.(async (assigned) => await this.#protocol.startOffset(assigned))
@@ -226,7 +225,7 @@ export class ObjectSink extends Writable {
       let file = ps.files.get(group.dir)
       if (file === undefined) {
         const key = dataKey(this.#prefix, group.dir, this.#generation, batch.partition, group.firstOffset, group.extension)
-        file = new OpenFile(key, group.firstOffset, this.#uploader, this.#partSize, now)
+        file = new OpenFile(key, batch.epoch, group.firstOffset, this.#uploader, this.#partSize, now)
         if (ps.files.size === 0) ps.oldestOpenedAt = now
         ps.files.set(group.dir, file)
       }
@@ -428,10 +427,13 @@ export class ObjectSink extends Writable {
     }
   }
 
-  /** Part uploads retry until they succeed or the sink stops; a partition lost meanwhile aborts at its cut. */
-  async #retryPart<T> (key: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Part uploads retry until they succeed, the sink stops, or their assignment epoch is over (the partition may
+   * have a new owner, who aborts what we started: retrying would only hold part slots the current epoch needs).
+   */
+  async #retryPart<T> (key: string, epoch: number, fn: () => Promise<T>): Promise<T> {
     return await retry(fn, {
-      stop: () => this.#stopped,
+      stop: () => this.#stopped ?? (epoch !== this.#epoch ? new FencedError(`${key}: assignment epoch ${epoch} is over`) : undefined),
       isPermanent: (e) => e instanceof FencedError,
       onRetry: (e, n, delay) => { this.#log.warn({ key, attempt: n, delayMs: delay, err: errorMessage(e) }, 'upload failed, retrying') }
     })

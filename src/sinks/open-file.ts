@@ -6,8 +6,9 @@ import type { CutFile } from './layout.js'
 
 /** How an OpenFile gets its parts into the store; owned by the sink (concurrency limit, retries, fencing). */
 export interface PartUploader {
-  createUpload (key: string): Promise<string>
-  uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart>
+  /** `epoch`: the assignment epoch the file belongs to; retries stop once it is over. */
+  createUpload (key: string, epoch: number): Promise<string>
+  uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer, epoch: number): Promise<UploadedPart>
   /** Called when a part's bytes leave memory (uploaded, or dropped). */
   released (bytes: number): void
 }
@@ -18,6 +19,7 @@ export interface PartUploader {
  */
 export class OpenFile {
   readonly key: string
+  readonly epoch: number
   readonly firstOffset: number
   readonly openedAt: number
   lastOffset: number
@@ -35,8 +37,9 @@ export class OpenFile {
   readonly #partSize: number
   #sealed = false
 
-  constructor (key: string, firstOffset: number, uploader: PartUploader, partSize: number, now: number) {
+  constructor (key: string, epoch: number, firstOffset: number, uploader: PartUploader, partSize: number, now: number) {
     this.key = key
+    this.epoch = epoch
     this.firstOffset = firstOffset
     this.lastOffset = firstOffset
     this.#uploader = uploader
@@ -108,11 +111,11 @@ export class OpenFile {
     this.#pending = []
     this.#pendingBytes = 0
     const partNumber = ++this.#partNumber
-    this.#uploadId ??= this.#uploader.createUpload(this.key)
+    this.#uploadId ??= this.#uploader.createUpload(this.key, this.epoch)
     const uploadId = this.#uploadId
     const task = (async () => {
       try {
-        const part = await this.#uploader.uploadPart(this.key, await uploadId, partNumber, body)
+        const part = await this.#uploader.uploadPart(this.key, await uploadId, partNumber, body, this.epoch)
         this.#parts.push(part)
         crashPoint('after-part')
       } finally {

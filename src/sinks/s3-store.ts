@@ -13,7 +13,7 @@ import {
   type S3ClientConfig
 } from '@aws-sdk/client-s3'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
-import { ErrorCodes, SedimentError } from '../errors.js'
+import { ErrorCodes, FencedError, SedimentError } from '../errors.js'
 import type { ObjectStore, UploadedPart } from './object-store.js'
 
 export interface S3StoreOptions {
@@ -71,9 +71,17 @@ export class S3Store implements ObjectStore {
   }
 
   async uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer): Promise<UploadedPart> {
-    const out = await this.#send(`upload part ${partNumber} of ${key}`, async () => await this.#client.send(new UploadPartCommand({
-      Bucket: this.#bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length
-    })))
+    const out = await this.#send(`upload part ${partNumber} of ${key}`, async () => {
+      try {
+        return await this.#client.send(new UploadPartCommand({
+          Bucket: this.#bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length
+        }))
+      } catch (err) {
+        // Someone aborted our upload: a new owner of the partition sweeping what it did not start. We are fenced.
+        if (errorName(err) === 'NoSuchUpload') throw new FencedError(`upload of ${key} was aborted by another writer`, { cause: err })
+        throw err
+      }
+    })
     if (out.ETag === undefined) throw new SedimentError(ErrorCodes.UPLOAD, `no ETag returned for part ${partNumber} of ${key}`)
     return { partNumber, etag: out.ETag }
   }
@@ -166,6 +174,7 @@ export class S3Store implements ObjectStore {
     try {
       return await request()
     } catch (err) {
+      if (err instanceof FencedError) throw err
       throw wrap(err, what)
     }
   }
