@@ -68,7 +68,7 @@ describe('validateConfig defaults', () => {
         maxConcurrentParts: 4,
         maxBufferedBytes: 256 * MiB
       },
-      sink: { type: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', forcePathStyle: false },
+      sink: { type: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30000 },
       generation: 1,
       log: { level: 'info' }
     })
