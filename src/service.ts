@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
 import type { SedimentConfig } from './config/types.js'
 import { errorMessage } from './errors.js'
-import { ObjectSink, type SinkStats } from './sinks/object-sink.js'
+import { ObjectSink, SinkCounters, emptyCounters, type SinkStats } from './sinks/object-sink.js'
 import type { ObjectStore } from './sinks/object-store.js'
 import { FileStore } from './sinks/file-store.js'
 import { S3Store } from './sinks/s3-store.js'
@@ -42,13 +42,13 @@ export function createStore (config: SedimentConfig): ObjectStore {
 export async function runService (config: SedimentConfig, options: ServiceOptions): Promise<SinkStats> {
   const log = options.logger.child({ component: 'service' })
   const store = createStore(config)
-  const total: SinkStats = { commits: 0, filesCommitted: 0, recordsCommitted: 0, errorRecordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0, openFiles: 0, bufferedBytes: 0 }
+  const total: SinkStats = { ...emptyCounters(), openFiles: 0, bufferedBytes: 0 }
   log.info({ sink: store.location, prefix: config.sink.prefix, groupId: config.kafka.groupId }, 'starting')
   try {
     for (let failures = 0; !options.signal.aborted;) {
       try {
         const stats = await runPipeline(config, store, options)
-        for (const k of ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts'] as const) total[k] += stats[k]
+        for (const k of SinkCounters) total[k] += stats[k]
         failures = 0
       } catch (err) {
         if (options.signal.aborted) break

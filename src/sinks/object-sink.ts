@@ -46,6 +46,14 @@ export interface SinkStats {
   bufferedBytes: number
 }
 
+/** The cumulative counters of SinkStats (the rest are gauges); a service adds them up across pipelines. */
+export const SinkCounters = ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts'] as const
+export type SinkCounter = (typeof SinkCounters)[number]
+
+export function emptyCounters (): Record<SinkCounter, number> {
+  return Object.fromEntries(SinkCounters.map((k) => [k, 0])) as Record<SinkCounter, number>
+}
+
 /** Per Kafka partition, for the current assignment epoch. */
 interface PartitionState {
   topic: string
@@ -105,9 +113,7 @@ export class ObjectSink extends Writable {
   /** Resolved when the last in-flight create of a key finishes (so the sweeper can decide after all). */
   readonly #createdWaiters = new Map<string, Array<() => void>>()
   #epoch = 0
-  readonly #stats: Omit<SinkStats, 'openFiles' | 'bufferedBytes'> = {
-    commits: 0, filesCommitted: 0, recordsCommitted: 0, errorRecordsCommitted: 0, bytesCommitted: 0, fencedCuts: 0, ambiguousCuts: 0
-  }
+  readonly #stats = emptyCounters()
 
   constructor (options: ObjectSinkOptions) {
     super({ objectMode: true, highWaterMark: 4 })
