@@ -45,14 +45,24 @@ export interface RecordBatch extends BatchBase {
   records: KafkaRecord[]
 }
 
-/** A message that parsed: its original bytes and its event time. */
+/**
+ * A record that parsed: the bytes text formats write, its event time, and what other formats need. One Kafka
+ * message is usually one record; a multi-record message yields several records with the same offset.
+ */
 export interface ParsedRecord {
   offset: number
+  /** What line formats (JSON lines) write, without a line terminator: the message itself, or its JSON rendering. */
   value: Buffer
   /** Event time in milliseconds since the epoch. */
   timestampMs: number
-  /** Values extracted by the parser that a partition template may use (`{field}`), if any. */
+  /** Values extracted by the parser that a partition template may use (`{name}`), if any. */
   fields?: Record<string, string>
+  /** The record's original bytes when they differ from `value` (binary input, repaired line breaks); raw output writes `raw ?? value`. */
+  raw?: Buffer
+  /** The decoded record when the parser decoded one (columnar and delimited outputs use it). */
+  doc?: Record<string, unknown>
+  /** The Kafka message the record came from (for wrapping records with Kafka metadata). */
+  kafka?: KafkaRecord
 }
 
 /** A message that could not be parsed; it goes to the error output with its reason. Nothing is dropped. */
@@ -75,10 +85,14 @@ export interface ParsedBatch extends BatchBase {
 export interface OutputGroup {
   /** Directory relative to the sink prefix, e.g. `events/dt=2026-11-20/hr=07` or `_errors/events/dt=2026-11-20/hr=07`. */
   dir: string
+  /** Error output (`_errors/`): always written as JSON lines, whatever the output format. */
+  errors: boolean
   /** Offsets of the records in this group, ascending. */
   offsets: number[]
   /** The bytes to write for each record, without the line terminator (encoding decides framing). */
   values: Buffer[]
+  /** Data groups: the parsed records, parallel to `values` (formats other than JSON lines read them). */
+  records?: ParsedRecord[]
 }
 
 export interface RoutedBatch extends BatchBase {

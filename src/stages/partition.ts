@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream'
-import { batchBase, type OutputGroup, type ParsedBatch, type PipelineItem, type RoutedBatch } from '../types.js'
+import { batchBase, type OutputGroup, type ParsedBatch, type ParsedRecord, type PipelineItem, type RoutedBatch } from '../types.js'
 import { MAX_DATE_MS } from './calendar.js'
 import { errorLine } from './error-record.js'
 import { DEFAULT_TEMPLATE, compileTemplate, type PathTemplate } from './path-template.js'
@@ -65,18 +65,19 @@ export class PartitionStage extends Transform {
       const record = good[i]
       const dir = goodDirs.dirAt(record.timestampMs)
       if (dir !== lastDir || group === undefined) {
-        group = groupFor(byDir, groups, dir)
+        group = groupFor(byDir, groups, dir, false)
         lastDir = dir
       }
       group.offsets.push(record.offset)
       group.values.push(record.value)
+      ;(group.records as ParsedRecord[]).push(record)
     }
     const errorDirs = dirs.errors
     for (let i = 0; i < bad.length; i++) {
       const record = bad[i]
       const dir = errorDirs.dirAt(record.timestamp)
       if (dir !== lastDir || group === undefined) {
-        group = groupFor(byDir, groups, dir)
+        group = groupFor(byDir, groups, dir, true)
         lastDir = dir
       }
       group.offsets.push(record.offset)
@@ -109,10 +110,10 @@ interface TopicDirs {
   errors: DirCache
 }
 
-function groupFor (byDir: Map<string, OutputGroup>, groups: OutputGroup[], dir: string): OutputGroup {
+function groupFor (byDir: Map<string, OutputGroup>, groups: OutputGroup[], dir: string, errors: boolean): OutputGroup {
   let group = byDir.get(dir)
   if (group === undefined) {
-    group = { dir, offsets: [], values: [] }
+    group = errors ? { dir, errors, offsets: [], values: [] } : { dir, errors, offsets: [], values: [], records: [] }
     byDir.set(dir, group)
     groups.push(group)
   }

@@ -10,7 +10,7 @@ import { ConfigError } from '../../src/errors.js'
 import { only, run } from './helpers.js'
 
 function group (dir: string, offsets: number[], line = (o: number) => `{"n":${o}}`): OutputGroup {
-  return { dir, offsets, values: offsets.map(o => Buffer.from(line(o))) }
+  return { dir, errors: dir.startsWith('_errors/'), offsets, values: offsets.map(o => Buffer.from(line(o))) }
 }
 
 function routed (firstOffset: number, groups: OutputGroup[], partition = 0): RoutedBatch {
