@@ -2,7 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream'
 import { batchBase, type OutputGroup, type ParsedBatch, type ParsedRecord, type PipelineItem, type RoutedBatch } from '../types.js'
 import { MAX_DATE_MS } from './calendar.js'
 import { errorLine } from './error-record.js'
-import { DEFAULT_TEMPLATE, compileTemplate, type PathTemplate } from './path-template.js'
+import { DEFAULT_TEMPLATE, compileTemplate, type PathTemplate, type RecordValues } from './path-template.js'
 import { safeTopicSegment } from './topic-name.js'
 import { ZoneOffsets, isUtcZone } from './zone-offset.js'
 import { stageHighWaterMark, type StageStreamOptions } from './stream-options.js'
@@ -12,6 +12,8 @@ export interface PartitionOptions extends StageStreamOptions {
   template?: string
   /** IANA time zone of the rendered wall-clock time (default UTC). */
   timezone?: string
+  /** Names of the fields the parser extracts (parser.fields) that the template may use as `{name}`. */
+  fields?: readonly string[]
 }
 
 /** Error output lives under this top-level directory: `_errors/{topic}/{rendered}`. */
@@ -37,7 +39,7 @@ export class PartitionStage extends Transform {
     super({ objectMode: true, highWaterMark: hwm })
     const template = options.template ?? DEFAULT_TEMPLATE
     const timezone = options.timezone ?? 'UTC'
-    this.#template = compileTemplate(template)
+    this.#template = compileTemplate(template, 'partition.template', options.fields ?? [])
     this.#templateIsEmpty = template === ''
     this.#zone = isUtcZone(timezone) ? null : new ZoneOffsets(timezone)
   }
@@ -63,7 +65,7 @@ export class PartitionStage extends Transform {
     const goodDirs = dirs.good
     for (let i = 0; i < good.length; i++) {
       const record = good[i]
-      const dir = goodDirs.dirAt(record.timestampMs)
+      const dir = goodDirs.dirAt(record.timestampMs, record)
       if (dir !== lastDir || group === undefined) {
         group = groupFor(byDir, groups, dir, false)
         lastDir = dir
@@ -75,7 +77,7 @@ export class PartitionStage extends Transform {
     const errorDirs = dirs.errors
     for (let i = 0; i < bad.length; i++) {
       const record = bad[i]
-      const dir = errorDirs.dirAt(record.timestamp)
+      const dir = errorDirs.dirAt(record.timestamp, record)
       if (dir !== lastDir || group === undefined) {
         group = groupFor(byDir, groups, dir, true)
         lastDir = dir
@@ -123,7 +125,10 @@ function groupFor (byDir: Map<string, OutputGroup>, groups: OutputGroup[], dir: 
 /** Rendered directories per time bucket (hour or minute of local time), bounded like the zone cache. */
 const MAX_CACHED_DIRS = 4096
 
-/** Directory names of one topic (data or errors) by time: rendering happens once per local time bucket. */
+/**
+ * Directory names of one topic (data or errors) by time: rendering happens once per local time bucket (and, for
+ * templates with `{offset:N}` or fields, per distinct record value).
+ */
 class DirCache {
   readonly #base: string
   readonly #topicSegment: string
@@ -131,8 +136,8 @@ class DirCache {
   readonly #templateIsEmpty: boolean
   readonly #zone: ZoneOffsets | null
   readonly #unitMs: number
-  readonly #cache = new Map<number, string>()
-  #lastKey = Number.NaN
+  readonly #cache = new Map<number | string, string>()
+  #lastKey: number | string = Number.NaN
   #lastDir = ''
 
   constructor (base: string, topicSegment: string, template: PathTemplate, templateIsEmpty: boolean, zone: ZoneOffsets | null) {
@@ -144,15 +149,17 @@ class DirCache {
     this.#unitMs = template.unitMs
   }
 
-  dirAt (utcMs: number): string {
+  dirAt (utcMs: number, record: RecordValues): string {
     // Times from a foreign producer of ParsedBatch/BadRecord may be garbage: keep them renderable.
     if (!(utcMs >= -MAX_DATE_MS && utcMs <= MAX_DATE_MS)) utcMs = Number.isNaN(utcMs) ? 0 : Math.sign(utcMs) * MAX_DATE_MS
     const local = this.#zone === null ? utcMs : utcMs + this.#zone.offsetAt(utcMs)
-    const key = Math.floor(local / this.#unitMs)
+    const bucket = Math.floor(local / this.#unitMs)
+    // The common template depends on time only: a numeric key and no per-record string building.
+    const key = this.#template.usesRecord ? `${bucket}\u0001${this.#template.recordKey(record)}` : bucket
     if (key === this.#lastKey) return this.#lastDir
     let dir = this.#cache.get(key)
     if (dir === undefined) {
-      dir = this.#templateIsEmpty ? this.#base : `${this.#base}/${this.#template.render(key * this.#unitMs, this.#topicSegment)}`
+      dir = this.#templateIsEmpty ? this.#base : `${this.#base}/${this.#template.render(bucket * this.#unitMs, this.#topicSegment, record)}`
       if (this.#cache.size >= MAX_CACHED_DIRS) {
         const oldest = this.#cache.keys().next()
         if (oldest.done !== true) this.#cache.delete(oldest.value)

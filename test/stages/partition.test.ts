@@ -20,7 +20,7 @@ function parsed (good: Array<[offset: number, ms: number]>, bad: BadRecord[] = [
   }
 }
 
-async function route (batch: ParsedBatch, options: { template?: string, timezone?: string } = {}): Promise<RoutedBatch> {
+async function route (batch: ParsedBatch, options: { template?: string, timezone?: string, fields?: string[] } = {}): Promise<RoutedBatch> {
   const [routed] = only(await run([batch], partitionStage(options)), 'routed')
   assert.ok(routed)
   return routed
@@ -166,4 +166,39 @@ test('control items and other kinds pass through in order; empty batches flow', 
   assert.deepEqual(out.map(i => i.kind), ['flush', 'routed', 'assignment', 'routed'])
   assert.equal(out[0], items[0])
   assert.deepEqual((out[1] as RoutedBatch).groups, [])
+})
+
+test('{mm:N} buckets minutes; {offset:N} buckets offsets (Secor backup layout)', async () => {
+  const minutes = await route(parsed([[1, at('2026-11-20T07:14:59Z')], [2, at('2026-11-20T07:15:00Z')], [3, at('2026-11-20T07:59:59Z')]]),
+    { template: 'dt={YYYY}-{MM}-{DD}/hr={HH}/min={mm:15}' })
+  assert.deepEqual(layout(minutes), {
+    'events/dt=2026-11-20/hr=07/min=00': [1],
+    'events/dt=2026-11-20/hr=07/min=15': [2],
+    'events/dt=2026-11-20/hr=07/min=45': [3]
+  })
+  const offsets = await route(parsed([[999, 0], [1000, 0], [2500, 0]], [{ offset: 1999, partition: 2, timestamp: 0, reason: 'x', value: null }]),
+    { template: 'offset={offset:1000}' })
+  assert.deepEqual(layout(offsets), {
+    'events/offset=0': [999],
+    'events/offset=1000': [1000],
+    'events/offset=2000': [2500],
+    '_errors/events/offset=1000': [1999]
+  })
+  for (const template of ['{mm:7}', '{mm:0}', '{offset:0}', '{offset:x}']) {
+    assert.throws(() => partitionStage({ template }), ConfigError, template)
+  }
+})
+
+test('parser fields as path segments: escaped, missing → Hive default partition, undeclared names rejected', async () => {
+  const batch = parsed([[1, 0], [2, 0], [3, 0], [4, 0], [5, 0]])
+  const values: Array<Record<string, string> | undefined> = [{ type: 'click' }, { type: 'a/b=c%' }, undefined, { type: '..' }, { type: 'click' }]
+  batch.good.forEach((record, i) => { const f = values[i]; if (f !== undefined) record.fields = f })
+  const routed = await route(batch, { template: 'type={type}/dt={YYYY}-{MM}-{DD}', fields: ['type'] })
+  assert.deepEqual(layout(routed), {
+    'events/type=click/dt=1970-01-01': [1, 5],
+    'events/type=a%2Fb%3Dc%25/dt=1970-01-01': [2],
+    'events/type=__HIVE_DEFAULT_PARTITION__/dt=1970-01-01': [3],
+    'events/type=%2E%2E/dt=1970-01-01': [4]
+  })
+  assert.throws(() => partitionStage({ template: 'type={typo}', fields: ['type'] }), /unknown token \{typo\}.*\{type\}/)
 })
