@@ -28,6 +28,12 @@ export interface KafkaSourceOptions {
   logger: Logger
   /** Batches buffered ahead of the next stage before the source stops fetching. Default 4. */
   highWaterMark?: number
+  /**
+   * With topicPattern: how often to look for new matching topics (ms; default 60000, 0 = never). A new match
+   * ends this source's input like a shutdown does (flush, commit) and sets `topicsChanged`, so that the owner
+   * restarts it with a subscription that includes the new topics (kafkajs resolves a pattern once, at subscribe).
+   */
+  topicRefreshMs?: number
 }
 
 /**
@@ -40,6 +46,9 @@ export interface KafkaSourceOptions {
  *
  * Offsets: kafkajs never commits on its own (autoCommit off). The sink commits through `commit()`, which
  * refuses when the partition may have changed owner since the data was read (see OffsetCommitter).
+ *
+ * Events (for metrics): 'assignment' (AssignmentEvent) as each one is pushed, 'fetch' (FetchInfo) per batch
+ * pushed, 'pause' / 'resume' around backpressure waits.
  */
 export class KafkaSource extends Readable implements OffsetCommitter {
   readonly #o: Required<Pick<KafkaSourceOptions, 'groupId' | 'autoOffsetReset' | 'heartbeatIntervalMs'>> & KafkaSourceOptions
@@ -65,6 +74,9 @@ export class KafkaSource extends Readable implements OffsetCommitter {
   #paused = false
   /** How often downstream backpressure held the consumer (for tests and metrics). */
   pauses = 0
+  /** Set when input ended because new topics match topicPattern: the owner should start a new source. */
+  topicsChanged = false
+  #topicTimer: NodeJS.Timeout | undefined
 
   constructor (options: KafkaSourceOptions) {
     super({ objectMode: true, highWaterMark: options.highWaterMark ?? 4 })
@@ -152,8 +164,13 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       }
     })
     const pattern = this.#o.topicPattern
-    const topics = pattern !== undefined ? [typeof pattern === 'string' ? new RegExp(pattern) : pattern] : [...(this.#o.topics ?? [])]
+    const regex = pattern === undefined ? undefined : typeof pattern === 'string' ? new RegExp(pattern) : pattern
+    // Listed before subscribing: a topic created in between is then seen as new (one needless restart) rather
+    // than missed.
+    const matching = regex === undefined ? undefined : await this.#matchingTopics(regex).catch(() => undefined)
+    const topics = regex !== undefined ? [regex] : [...(this.#o.topics ?? [])]
     await this.#consumer.subscribe({ topics, fromBeginning: this.#o.autoOffsetReset === 'earliest' })
+    if (regex !== undefined && matching !== undefined) this.#watchTopics(regex, matching)
     this.#running = true
     await this.#consumer.run({
       autoCommit: false,
@@ -178,12 +195,39 @@ export class KafkaSource extends Readable implements OffsetCommitter {
 
   /** Leaves the group and disconnects. */
   async close (): Promise<void> {
+    clearInterval(this.#topicTimer)
     this.#closed = true
     this.#running = false
     this.#ending = true
     this.#wake()
     await this.#consumer.disconnect().catch((err: unknown) => { this.#log.warn({ err: errorMessage(err) }, 'consumer disconnect failed') })
     await this.#admin.disconnect().catch(() => {})
+  }
+
+  async #matchingTopics (regex: RegExp): Promise<Set<string>> {
+    const all = await this.#admin.listTopics()
+    return new Set(all.filter(topic => regex.test(topic)))
+  }
+
+  #watchTopics (regex: RegExp, subscribed: Set<string>): void {
+    const every = this.#o.topicRefreshMs ?? 60_000
+    if (every <= 0) return
+    let busy = false
+    this.#topicTimer = setInterval(() => {
+      if (busy || this.#ending) return
+      busy = true
+      this.#matchingTopics(regex).then((now) => {
+        const added = [...now].filter(topic => !subscribed.has(topic))
+        if (added.length === 0 || this.#ending) return
+        this.#log.info({ added, topicPattern: regex.source }, 'new topics match the pattern; restarting the consumer to subscribe to them')
+        this.topicsChanged = true
+        clearInterval(this.#topicTimer)
+        this.endInput()
+      }, (err: unknown) => {
+        this.#log.warn({ err: errorMessage(err) }, 'cannot list topics to look for new matches; trying again later')
+      }).finally(() => { busy = false })
+    }, every)
+    this.#topicTimer.unref()
   }
 
   async commit (tp: TopicPartition, offset: number, metadata: string, epoch: number): Promise<void> {
@@ -275,7 +319,11 @@ export class KafkaSource extends Readable implements OffsetCommitter {
         if (p.committedOffset !== null) this.#expected.set(tpKey(p.topic, p.partition), p.committedOffset)
       }
       this.#log.info({ epoch, partitions: partitions.map((p) => `${p.topic}[${p.partition}]@${p.committedOffset ?? 'none'}`) }, 'partitions assigned')
-      if (!this.#ending) this.push({ kind: 'assignment', epoch, partitions } satisfies PipelineItem)
+      if (!this.#ending) {
+        const event = { kind: 'assignment', epoch, partitions } satisfies PipelineItem
+        this.push(event)
+        this.emit('assignment', event)
+      }
     })()
     this.#assignmentReady.catch((err: unknown) => {
       if (this.#closed || epoch !== this.#epoch) return
@@ -306,6 +354,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
     this.#sought.add(key)
     this.#expected.set(key, out.nextOffset)
     const more = this.push(out)
+    this.emit('fetch', { topic: out.topic, partition: out.partition, messages: out.records.length, bytes: out.rawBytes } satisfies FetchInfo)
     resolveOffset(String(out.nextOffset - 1))
     if (!more) await this.#waitForRead(heartbeat, isRunning, isStale)
   }
@@ -327,6 +376,13 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       this.emit('resume')
     }
   }
+}
+
+/** What the source read from one partition in one batch (its 'fetch' event). */
+export interface FetchInfo extends TopicPartition {
+  messages: number
+  /** Bytes of the message values. */
+  bytes: number
 }
 
 /** Runs `fn`, but rejects as soon as `signal` aborts (then runs `onAbort` to release what `fn` holds). */
