@@ -7,6 +7,13 @@ export interface S3Target {
   credentials: { accessKeyId: string, secretAccessKey: string }
 }
 
+/** The output the Sediment pipeline writes (default JSON lines + gzip -6, the service's default). */
+export interface OutputSettings {
+  format: 'jsonl' | 'parquet'
+  compression: 'gzip' | 'zstd' | 'snappy'
+  level?: number
+}
+
 export interface SinkSettings {
   maxFileBytes: number
   maxFileAgeSeconds: number
@@ -32,6 +39,7 @@ export interface SedimentJob extends JobBase {
   s3: S3Target
   prefix: string
   sink: SinkSettings
+  output?: OutputSettings
 }
 
 /** Baseline: a kafkajs consumer group whose eachBatch does nothing (the source's ceiling). */
@@ -49,6 +57,7 @@ export interface StagesJob extends JobBase {
   data: DataSpec
   /** Raw bytes per batch (per Kafka partition fetch), like kafkajs's maxBytesPerPartition. */
   batchBytes: number
+  output?: OutputSettings
 }
 
 /** The sink alone: one file of `fileBytes` fed into an ObjectSink on S3 (s3rver); time from cut to commit. */

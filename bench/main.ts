@@ -30,7 +30,7 @@ import {
   evaluateTargets, formatReport, summarize, updateReadme,
   type BenchResults, type PipelineName, type RunRecord, type ScenarioRecord
 } from './report.js'
-import { MAX_PARTITION_BYTES, SCENARIO_NAMES, scenarios, type CutScenario, type KafkaScenario, type Scenario, type StagesScenario } from './scenarios.js'
+import { MAX_PARTITION_BYTES, SCENARIO_NAMES, scenarios, type CutScenario, type KafkaScenario, type OutputVariant, type Scenario, type StagesScenario } from './scenarios.js'
 import { haveCommand, kcatEofOffsets, runPipeline } from './shell.js'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
@@ -239,6 +239,8 @@ interface Context {
   stamp: string
   profiles: Array<ProfileSummary & { scenario: string, run: RunRecord }>
   kcat: boolean
+  /** The zstd command, for the zstd -3 baselines beside the zstd runs. */
+  zstd: boolean
 }
 
 function s3Target (s3: S3TestServer): S3Target {
@@ -264,15 +266,16 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
     record.produced = { messages: produced.messages, bytes: produced.bytes, maxPartitionBytes: produced.maxPartitionBytes, elapsedMs: produced.elapsedMs }
     progress.line(`${s.name}/produce`, `${produced.messages.toLocaleString('en-US')} messages, ${(produced.bytes / 1e6).toFixed(1)} MB (largest partition ${(produced.maxPartitionBytes / 1048576).toFixed(2)} MiB) in ${(produced.elapsedMs / 1000).toFixed(1)} s`)
 
-    const sedimentJob = (attempt: string): Job => ({
+    const sedimentJob = (attempt: string, variant?: OutputVariant): Job => ({
       kind: 'sediment',
       brokers: mock.bootstrap,
       topic,
-      groupId: `bench-${s.name}-sediment-${attempt}`,
+      groupId: `bench-${s.name}-${variant?.pipeline ?? 'sediment'}-${attempt}`,
       expected: produced.messages,
       s3: s3Target(s3),
-      prefix: `${s.name}-${attempt}`,
+      prefix: `${s.name}-${variant?.pipeline ?? 'sediment'}-${attempt}`,
       sink: s.sink,
+      ...(variant !== undefined ? { output: variant.output } : {}),
       timeoutMs: options.timeoutMs,
       progressMs: 1000
     })
@@ -298,6 +301,18 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
       const sed = await withInfraCpu(pids, async () => toRecord('sediment', attempt, await runWorker(sedimentJob(String(attempt)), `${s.name}/sediment${tag}`, hard)))
       record.runs.push(sed)
       progress.line(`${s.name}/sediment${tag}`, describe(sed))
+
+      // 4. Other outputs on the same data, and kcat | zstd -3 beside the zstd run.
+      for (const variant of s.variants ?? []) {
+        if (variant.output.compression === 'zstd' && ctx.kcat && ctx.zstd) {
+          const kz = await withInfraCpu(pids, async () => await runKcat(mock.bootstrap, topic, produced, attempt, s.name + tag, options.timeoutMs, 'zstd'))
+          record.runs.push(kz)
+          progress.line(`${s.name}/kcat-zstd${tag}`, describe(kz))
+        }
+        const v = await withInfraCpu(pids, async () => toRecord(variant.pipeline, attempt, await runWorker(sedimentJob(String(attempt), variant), `${s.name}/${variant.pipeline}${tag}`, hard)))
+        record.runs.push(v)
+        progress.line(`${s.name}/${variant.pipeline}${tag}`, describe(v))
+      }
     }
 
     if (options.profile.includes(s.name)) {
@@ -332,17 +347,17 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
   return record
 }
 
-async function runKcat (bootstrap: string[], topic: string, produced: { messages: number, bytes: number, perPartition: number[] }, attempt: number, label: string, timeoutMs: number): Promise<RunRecord> {
+async function runKcat (bootstrap: string[], topic: string, produced: { messages: number, bytes: number, perPartition: number[] }, attempt: number, label: string, timeoutMs: number, codec: 'gzip' | 'zstd' = 'gzip'): Promise<RunRecord> {
   // -e: exit at the end of every partition; without -q kcat reports each partition's end offset (checked below).
   const sh = await runPipeline([
     ['kcat', '-C', '-b', bootstrap.join(','), '-t', topic, '-o', 'beginning', '-e', '-f', '%s\\n'],
-    ['gzip', '-6']
+    codec === 'gzip' ? ['gzip', '-6'] : ['zstd', '-3', '-q', '-c']
   ], { timeoutMs, onTick: (ms) => { progress.show(`${label}/kcat`, `${(ms / 1000).toFixed(0)} s`) } })
   const eof = kcatEofOffsets(sh.stderr)
   let messages = 0
   for (const n of eof.values()) messages += n
   const rec: RunRecord = {
-    pipeline: 'kcat-gzip',
+    pipeline: codec === 'gzip' ? 'kcat-gzip' : 'kcat-zstd',
     attempt,
     ok: true,
     messages,
@@ -418,6 +433,36 @@ async function runStagesScenario (s: StagesScenario, ctx: Context): Promise<Scen
       }, `${s.name}/stages${tag}`, options.timeoutMs + 60_000)))
       record.runs.push(rec)
       progress.line(`${s.name}/stages${tag}`, describe(rec))
+
+      for (const variant of s.variants ?? []) {
+        if (variant.output.compression === 'zstd' && ctx.zstd) {
+          const sh = await runPipeline([['zstd', '-3', '-q', '-c']], { input: file, timeoutMs: options.timeoutMs })
+          const out = Number(sh.stdout.trim())
+          const z: RunRecord = {
+            pipeline: 'zstd-file',
+            attempt,
+            ok: sh.exitCode === 0 && !sh.timedOut,
+            messages,
+            inputBytes: bytes,
+            elapsedMs: Math.round(sh.elapsedMs),
+            msgsPerSec: messages / (sh.elapsedMs / 1000),
+            mbPerSec: bytes / 1e6 / (sh.elapsedMs / 1000),
+            peakRssMB: sh.peakRssBytes === null ? null : sh.peakRssBytes / 1e6,
+            cpuSeconds: sh.cpuSeconds,
+            bytesWritten: out,
+            encodedBytes: bytes + messages,
+            compressionRatio: out > 0 ? (bytes + messages) / out : 0
+          }
+          if (!z.ok) z.error = sh.timedOut ? 'timed out' : `exit ${String(sh.exitCode)}: ${sh.stderr.trim()}`
+          record.runs.push(z)
+          progress.line(`${s.name}/zstd${tag}`, describe(z))
+        }
+        const v = await withInfraCpu({}, async () => toRecord(variant.pipeline, attempt, await runWorker({
+          kind: 'stages', data: s.data, batchBytes: s.batchBytes, output: variant.output, timeoutMs: options.timeoutMs, progressMs: 1000
+        }, `${s.name}/${variant.pipeline}${tag}`, options.timeoutMs + 60_000)))
+        record.runs.push(v)
+        progress.line(`${s.name}/${variant.pipeline}${tag}`, describe(v))
+      }
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
@@ -485,7 +530,9 @@ async function main (): Promise<void> {
   const kcat = await haveCommand('kcat')
   if (!kcat) progress.line('bench', 'kcat not found: the kcat | gzip baseline is skipped (apt-get install -y kcat)')
   const machine = machineInfo(kcat)
-  const ctx: Context = { options, stamp, profiles: [], kcat }
+  const zstd = await haveCommand('zstd')
+  if (!zstd) progress.line('bench', 'zstd not found: the zstd -3 baselines are skipped (apt-get install -y zstd)')
+  const ctx: Context = { options, stamp, profiles: [], kcat, zstd }
   const selected = scenarios(options.quick).filter((s) => options.only === undefined || options.only.includes(s.name))
   for (const p of options.profile) {
     const s = selected.find((x) => x.name === p)

@@ -1,6 +1,6 @@
 /** The scenarios and their sizes (full and --quick). */
 import { DEFAULT_SET_BYTES, type DataSpec } from './data.js'
-import type { SinkSettings } from './jobs.js'
+import type { OutputSettings, SinkSettings } from './jobs.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -15,7 +15,20 @@ export interface KafkaScenario {
   description: string
   data: DataSpec
   sink: SinkSettings
+  /** Extra Sediment runs on the same topic with other outputs (codec / format), side by side with the default. */
+  variants?: OutputVariant[]
 }
+
+export interface OutputVariant {
+  pipeline: 'sediment-zstd' | 'sediment-parquet'
+  output: OutputSettings
+}
+
+/** zstd -3 (the service's zstd default) and Parquet with snappy pages: the two non-default outputs benchmarked. */
+export const OUTPUT_VARIANTS: OutputVariant[] = [
+  { pipeline: 'sediment-zstd', output: { format: 'jsonl', compression: 'zstd', level: 3 } },
+  { pipeline: 'sediment-parquet', output: { format: 'parquet', compression: 'snappy' } }
+]
 
 export interface StagesScenario {
   name: 'stages-only'
@@ -23,6 +36,8 @@ export interface StagesScenario {
   description: string
   data: DataSpec
   batchBytes: number
+  /** Extra stage runs with other outputs, each beside its shell baseline where one exists (zstd -3 of the file). */
+  variants?: OutputVariant[]
 }
 
 export interface CutScenario {
@@ -49,7 +64,8 @@ export function scenarios (quick: boolean): Scenario[] {
       kind: 'kafka',
       description: `${small.toLocaleString('en-US')} JSON messages of ~207 B over ${PARTITIONS} partitions, event times in order over 4 h (hourly directories); a cut every ${steadyCut / KiB} KiB of input per partition, the rest at end of input`,
       data: { shape: 'small', count: small, partitions: PARTITIONS, time: 'ordered', hours: 4 },
-      sink: { maxFileBytes: steadyCut, maxFileAgeSeconds: 3600 }
+      sink: { maxFileBytes: steadyCut, maxFileAgeSeconds: 3600 },
+      variants: OUTPUT_VARIANTS
     },
     {
       name: 'wide',
@@ -70,7 +86,8 @@ export function scenarios (quick: boolean): Scenario[] {
       kind: 'stages',
       description: `${(quick ? 200_000 : 1_000_000).toLocaleString('en-US')} steady messages from memory (batches of ~${DEFAULT_SET_BYTES / 1000} KB per partition, like the Kafka scenarios' fetches) → parse → partition → gzip -6 → null sink; no Kafka, no store`,
       data: { shape: 'small', count: quick ? 200_000 : 1_000_000, partitions: PARTITIONS, time: 'ordered', hours: 4 },
-      batchBytes: DEFAULT_SET_BYTES
+      batchBytes: DEFAULT_SET_BYTES,
+      variants: OUTPUT_VARIANTS
     },
     {
       name: 'cut-to-commit',

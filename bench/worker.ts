@@ -17,11 +17,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { Kafka, logLevel } from 'kafkajs'
 import {
-  ObjectSink, S3Store, compress, createLogger, kafkaSource, parseJson, partitionByTime,
+  ObjectSink, S3Store, createLogger, encode, kafkaSource, parseJson, partitionByTime,
   type CommitEvent, type EncodedBatch, type KafkaRecord, type OffsetCommitter, type PipelineItem, type RecordBatch
 } from '../src/index.js'
 import { TIMESTAMP_FIELD, generate } from './data.js'
-import type { Job, KafkajsJob, SedimentJob, SinkCutJob, StagesJob, WorkerMessage, WorkerResult } from './jobs.js'
+import type { Job, KafkajsJob, OutputSettings, SedimentJob, SinkCutJob, StagesJob, WorkerMessage, WorkerResult } from './jobs.js'
 import { monotonicMicros, peakRssBytes, selfCpuSeconds } from './measure.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..')
@@ -119,7 +119,7 @@ async function runSediment (job: SedimentJob): Promise<WorkerResult> {
   let readBytes = 0
   let readMs: number | undefined
   let rssAtEndOfInput: number | null = null
-  const done = pipeline(source, parseJson({ timestampField: TIMESTAMP_FIELD }), partitionByTime(), compress(), sink)
+  const done = pipeline(source, parseJson({ timestampField: TIMESTAMP_FIELD }), partitionByTime(), encoder(job.output), sink)
   // An extra 'data' listener only observes: the pipe above still drives the flow and the backpressure.
   source.on('data', (item: PipelineItem) => {
     if (item.kind !== 'batch') return
@@ -289,6 +289,12 @@ function buildBatches (job: StagesJob): { batches: RecordBatch[], messages: numb
   return { batches, messages, bytes }
 }
 
+/** The encode stage for a job's output (default: JSON lines, gzip -6, as the service). */
+function encoder (output: OutputSettings | undefined): ReturnType<typeof encode> {
+  if (output === undefined) return encode({ format: 'jsonl', compression: 'gzip', compressionLevel: 6 })
+  return encode({ format: output.format, compression: output.compression, ...(output.level !== undefined ? { compressionLevel: output.level } : {}) })
+}
+
 async function runStages (job: StagesJob): Promise<WorkerResult> {
   const { batches, messages, bytes } = buildBatches(job)
   let next = 0
@@ -335,7 +341,7 @@ async function runStages (job: StagesJob): Promise<WorkerResult> {
   w.start()
   let error: string | undefined
   try {
-    await pipeline(source, parseJson({ timestampField: TIMESTAMP_FIELD }), partitionByTime(), compress(), sink, { signal: controller.signal })
+    await pipeline(source, parseJson({ timestampField: TIMESTAMP_FIELD }), partitionByTime(), encoder(job.output), sink, { signal: controller.signal })
   } catch (err) {
     error = controller.signal.aborted ? `timed out after ${job.timeoutMs} ms` : errorText(err)
   } finally {

@@ -11,6 +11,7 @@ import { loadConfig } from './config/load.js'
 import { envOverrides } from './config/options.js'
 import type { SedimentConfig } from './config/types.js'
 import { ConfigError, errorMessage } from './errors.js'
+import { describeParser } from './stages/parsers/registry.js'
 import { createLogger, type Logger } from './logger.js'
 
 export const ExitCodes = {
@@ -26,7 +27,7 @@ export interface CliIo {
   stderr: NodeJS.WritableStream
 }
 
-const Commands = ['run', 'validate', 'verify', 'help'] as const
+const Commands = ['run', 'validate', 'verify', 'finalize', 'help'] as const
 type Command = (typeof Commands)[number]
 
 /** A mistake in how the command was invoked (exit 2, with a pointer to --help). */
@@ -76,6 +77,7 @@ export async function main (
     return ExitCodes.OK
   }
   if (invocation.kind === 'verify') return await verify(config, invocation, io)
+  if (invocation.kind === 'finalize') return await finalize(config, invocation, io)
   return await run(config)
 }
 
@@ -87,7 +89,15 @@ interface VerifyInvocation {
   json: boolean
 }
 
-type Invocation = { kind: 'version' } | { kind: 'help' } | { kind: 'run' | 'validate', configFile: string } | VerifyInvocation
+interface FinalizeInvocation {
+  kind: 'finalize'
+  configFile: string
+  topics: string[]
+  watch: boolean
+  json: boolean
+}
+
+type Invocation = { kind: 'version' } | { kind: 'help' } | { kind: 'run' | 'validate', configFile: string } | VerifyInvocation | FinalizeInvocation
 
 /** Options that only `verify` takes. */
 const VerifyOptions = ['topic', 'no-checksums', 'json'] as const
@@ -103,7 +113,8 @@ function parseInvocation (argv: readonly string[]): Invocation {
         version: { type: 'boolean', short: 'v' },
         topic: { type: 'string', short: 't', multiple: true },
         'no-checksums': { type: 'boolean' },
-        json: { type: 'boolean' }
+        json: { type: 'boolean' },
+        watch: { type: 'boolean', short: 'w' }
       },
       allowPositionals: true,
       strict: true
@@ -124,6 +135,13 @@ function parseInvocation (argv: readonly string[]): Invocation {
   if (command === undefined) throw new UsageError('missing command', true)
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`)
   if (values.config === undefined || values.config === '') throw new UsageError(`${command}: --config FILE is required`)
+  if (command !== 'finalize' && values.watch !== undefined) throw new UsageError(`${command}: --watch is an option of finalize`)
+  if (command === 'finalize') {
+    if (values['no-checksums'] !== undefined) throw new UsageError('finalize: --no-checksums is an option of verify')
+    const topics = values.topic ?? []
+    if (topics.some((t) => t === '')) throw new UsageError('finalize: --topic needs a topic name')
+    return { kind: command, configFile: values.config, topics, watch: values.watch === true, json: values.json === true }
+  }
   if (command === 'verify') {
     const topics = values.topic ?? []
     if (topics.some((t) => t === '')) throw new UsageError('verify: --topic needs a topic name')
@@ -144,7 +162,7 @@ function argumentError (err: unknown): string {
   const option = /^Unknown option '([^']+)'/.exec(errorMessage(err))?.[1]
   return option === undefined
     ? errorMessage(err)
-    : `unknown option "${option}" (options: --config FILE, --help, --version; verify: --topic T, --no-checksums, --json)`
+    : `unknown option "${option}" (options: --config FILE, --help, --version; verify: --topic T, --no-checksums, --json; finalize: --watch, --topic T, --json)`
 }
 
 /** Runs the service until SIGTERM/SIGINT; the first signal shuts down gracefully, a second SIGINT exits at once. */
@@ -227,6 +245,12 @@ async function verify (config: SedimentConfig, invocation: VerifyInvocation, io:
   }
 }
 
+/** `sediment finalize`, loaded lazily like verify (Kafka, S3 and catalog clients). */
+async function finalize (config: SedimentConfig, invocation: FinalizeInvocation, io: CliIo): Promise<number> {
+  const { finalizeCommand } = await import('./finalizer/command.js')
+  return await finalizeCommand(config, invocation, io)
+}
+
 export function usage (): string {
   const width = Math.max(...Object.keys(envOverrides).map(name => name.length))
   const envLines = Object.entries(envOverrides).map(([name, path]) => `  ${name.padEnd(width)}  ${path}`)
@@ -239,10 +263,13 @@ Commands:
   validate   Check a config file and print a summary of the effective configuration
   verify     Check the output against the group's committed offsets: manifests chain without gaps or
              overlaps up to the commit, every listed object exists with its size and sha256, no orphans
+  finalize   Mark complete time partitions (_SUCCESS) and register them in the configured catalog
+             (Hive command, AWS Glue or Qubole), once every Kafka partition is past them; see the
+             config's finalizer section. Idempotent; --watch repeats it every finalizer.intervalSeconds
   help       Show this help
 
 Options:
-  -c, --config FILE   Config file, YAML or JSON (required for run, validate and verify)
+  -c, --config FILE   Config file, YAML or JSON (required for run, validate, verify and finalize)
   -h, --help          Show this help
   -v, --version       Print the version
 
@@ -250,6 +277,11 @@ Options of verify:
   -t, --topic T       Verify only topic T (repeatable; default: the config's topics or topicPattern)
   --no-checksums      Check object sizes only, without reading the data
   --json              Print the report as JSON (progress goes to stderr either way)
+
+Options of finalize:
+  -w, --watch         Keep running, a pass every finalizer.intervalSeconds, until SIGTERM/SIGINT
+  -t, --topic T       Finalize only topic T (repeatable)
+  --json              Print the report as JSON
 
 Environment overrides (take precedence over the config file; empty values are ignored):
 ${envLines.join('\n')}
@@ -259,7 +291,8 @@ ${envLines.join('\n')}
 
 Exit codes:
   0    ok (run: stopped after a signal; verify: complete and consistent)
-  1    runtime failure (verify: something missing or inconsistent, a commit pending, or Kafka unreachable)
+  1    runtime failure (verify: something missing or inconsistent, a commit pending, or Kafka unreachable;
+       finalize: a topic or a catalog registration failed)
   2    usage or configuration error (nothing was consumed)
   130  interrupted by a second SIGINT`
 }
@@ -283,16 +316,25 @@ export function summarizeConfig (config: SedimentConfig): string {
   const rows: Array<[string, string]> = [
     ['kafka', `${kafka.brokers.join(',')} (${security}), group ${kafka.groupId}, client ${kafka.clientId}`],
     ['topics', `${topics}, from ${kafka.autoOffsetReset} when the group has no offset`],
-    ['parser', parser.type === 'json' ? `json, event time from "${parser.timestampField}"` : 'kafka record timestamp'],
+    ['parser', describeParser(parser)],
     ['partition', `${partition.template} (${partition.timezone})`],
     ['output', `${output.format}, ${compression}`],
     ['upload', `cut at ${bytes(upload.maxFileBytes)} raw or ${upload.maxFileAgeSeconds}s; parts ${bytes(upload.partSizeBytes)} x${upload.maxConcurrentParts}; buffer ${bytes(upload.maxBufferedBytes)}; ${upload.uploadOnShutdown ? 'upload' : 'discard'} on shutdown`],
     ['sink', `${sink.type}: ${destination}`],
     ['generation', String(config.generation)],
+    ...(config.finalizer === undefined ? [] : [['finalizer', finalizerSummary(config.finalizer)] as [string, string]]),
     ['log level', config.log.level]
   ]
   const width = Math.max(...rows.map(([label]) => label.length))
   return rows.map(([label, value]) => `  ${`${label}:`.padEnd(width + 1)}  ${value}`).join('\n')
+}
+
+function finalizerSummary (f: NonNullable<SedimentConfig['finalizer']>): string {
+  const c = f.catalog
+  const target = c.type === 'none'
+    ? 'markers only'
+    : `${c.type} ${c.database}.${c.table}${c.type === 'qubole' ? ` (token from $${c.qubole?.tokenEnv ?? ''})` : ''}`
+  return `delay ${f.delaySeconds}s, look back ${f.lookbackPeriods} periods, every ${f.intervalSeconds}s; ${target}${f.inRun ? '; also inside run' : ''}`
 }
 
 function bytes (n: number): string {

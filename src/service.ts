@@ -1,16 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
-import type { SedimentConfig } from './config/types.js'
-import { errorMessage } from './errors.js'
-import { ObjectSink, SinkCounters, emptyCounters, type SinkStats } from './sinks/object-sink.js'
+import type { SedimentConfig, TopicOverride } from './config/types.js'
+import { ConfigError, errorMessage } from './errors.js'
+import { ObjectSink, SinkCounters, emptyCounters, type ObjectSinkOptions, type SinkStats } from './sinks/object-sink.js'
 import type { ObjectStore } from './sinks/object-store.js'
 import { FileStore } from './sinks/file-store.js'
 import { S3Store } from './sinks/s3-store.js'
 import { KafkaSource } from './sources/kafka-source.js'
-import { encodeStage } from './stages/encode.js'
+import { encodeStage, outputEncodeOptions } from './stages/encode.js'
 import { parseStage } from './stages/parse.js'
 import { partitionStage } from './stages/partition.js'
+import { TopicRoutes, type TopicRoute } from './stages/topic-routes.js'
+import { Operations } from './ops/operations.js'
+import { finalizerHooks } from './finalizer/service-hooks.js'
+import type { LateDataMonitor } from './finalizer/late-data.js'
 
 export interface ServiceOptions {
   logger: Logger
@@ -18,6 +23,8 @@ export interface ServiceOptions {
   signal: AbortSignal
   /** Called with the sink of each pipeline incarnation (tests and the demo watch its 'commit' events). */
   onPipeline?: (parts: { source: KafkaSource, sink: ObjectSink }) => void
+  /** With config.finalizer: called once with the counter of late records (records for finalized partitions). */
+  onLateData?: (monitor: LateDataMonitor) => void
 }
 
 export function createStore (config: SedimentConfig): ObjectStore {
@@ -41,38 +48,98 @@ export function createStore (config: SedimentConfig): ObjectStore {
  */
 export async function runService (config: SedimentConfig, options: ServiceOptions): Promise<SinkStats> {
   const log = options.logger.child({ component: 'service' })
-  const store = createStore(config)
+  // Metrics, /healthz, /readyz, lag and OpenTSDB (config.metrics); the store is wrapped to count its writes.
+  const ops = await Operations.start(config, options.logger)
+  const store = ops.instrumentStore(createStore(config))
+  const onStopping = (): void => { ops.stopping() }
+  options.signal.addEventListener('abort', onStopping, { once: true })
   const total: SinkStats = { ...emptyCounters(), openFiles: 0, bufferedBytes: 0 }
   log.info({ sink: store.location, prefix: config.sink.prefix, groupId: config.kafka.groupId }, 'starting')
+  // config.finalizer: late data is counted, and with inRun one member finalizes partitions (src/finalizer/).
+  const finalizing = finalizerHooks(config, store, options.logger)
+  if (finalizing.late !== undefined) {
+    ops.watchLateData(finalizing.late)
+    options.onLateData?.(finalizing.late)
+  }
+  const pipelineOptions: ServiceOptions = { ...options, onPipeline: finalizing.wrap(options.onPipeline) }
   try {
     for (let failures = 0; !options.signal.aborted;) {
       try {
-        const stats = await runPipeline(config, store, options)
+        const stats = await runPipeline(config, store, pipelineOptions, ops)
         for (const k of SinkCounters) total[k] += stats[k]
         failures = 0
       } catch (err) {
         if (options.signal.aborted) break
+        // A configuration problem found only when starting (a parser file or module) does not heal by retrying.
+        if (err instanceof ConfigError) throw err
         failures++
+        ops.pipelineFailed()
         const delay = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5))
         log.error({ err: errorMessage(err), retryInMs: delay }, 'pipeline failed; restarting from the last commit')
         await sleep(delay, undefined, { signal: options.signal }).catch(() => {})
       }
     }
   } finally {
+    await finalizing.stop()
     await store.close()
+    options.signal.removeEventListener('abort', onStopping)
+    await ops.stop()
   }
   log.info(total, 'stopped')
   return total
 }
 
-async function runPipeline (config: SedimentConfig, store: ObjectStore, options: ServiceOptions): Promise<SinkStats> {
+/** parse → partition → encode for one set of settings (the top-level ones, or a topic override's). */
+async function stagesFor (settings: Pick<SedimentConfig, 'parser' | 'partition' | 'output'>, options: ServiceOptions, ops: Operations): Promise<Transform[]> {
+  // Loaded before joining the group: a missing .proto file or a broken custom module fails here, not mid-stream.
+  const parse = parseStage({ ...settings.parser, logger: options.logger, signal: options.signal })
+  await parse.init()
+  return [
+    parse,
+    partitionStage({ template: settings.partition.template, timezone: settings.partition.timezone, fields: Object.keys(settings.parser.fields ?? {}), onParsed: ops.onParsed }),
+    encodeStage(outputEncodeOptions(settings.output))
+  ]
+}
+
+/** The stages between source and sink: one chain, or with topicOverrides one chain per override plus the default. */
+async function middleStages (config: SedimentConfig, options: ServiceOptions, ops: Operations): Promise<Transform[]> {
+  const overrides = config.topicOverrides ?? []
+  if (overrides.length === 0) return await stagesFor(config, options, ops)
+  const routes: TopicRoute[] = []
+  for (const o of overrides) routes.push({ matches: topicMatcher(o), stages: await stagesFor(o, options, ops) })
+  routes.push({ matches: () => true, stages: await stagesFor(config, options, ops) })
+  return [new TopicRoutes(routes) as unknown as Transform]
+}
+
+function topicMatcher (o: TopicOverride): (topic: string) => boolean {
+  if (o.topics !== undefined) {
+    const set = new Set(o.topics)
+    return topic => set.has(topic)
+  }
+  const re = new RegExp(o.topicPattern as string)
+  return topic => re.test(topic)
+}
+
+/** The cut policy per topic (topicOverrides' upload sections); undefined without overrides. */
+function topicPolicy (config: SedimentConfig): ObjectSinkOptions['topicPolicy'] {
+  const overrides = config.topicOverrides ?? []
+  if (overrides.length === 0) return undefined
+  const matchers = overrides.map(o => ({ matches: topicMatcher(o), upload: o.upload }))
+  return {
+    policyFor: topic => matchers.find(m => m.matches(topic))?.upload,
+    minFileAgeSeconds: Math.min(...overrides.map(o => o.upload.maxFileAgeSeconds))
+  }
+}
+
+async function runPipeline (config: SedimentConfig, store: ObjectStore, options: ServiceOptions, ops: Operations): Promise<SinkStats> {
+  const middle = await middleStages(config, options, ops)
   const k = config.kafka
   const source = new KafkaSource({
     brokers: k.brokers,
     groupId: k.groupId,
     clientId: k.clientId,
     ...(k.topics !== undefined ? { topics: k.topics } : {}),
-    ...(k.topicPattern !== undefined ? { topicPattern: k.topicPattern } : {}),
+    ...(k.topicPattern !== undefined ? { topicPattern: k.topicPattern, topicRefreshMs: k.topicRefreshSeconds * 1000 } : {}),
     autoOffsetReset: k.autoOffsetReset,
     sessionTimeoutMs: k.sessionTimeoutMs,
     heartbeatIntervalMs: k.heartbeatIntervalMs,
@@ -91,28 +158,19 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     generation: config.generation,
     maxFileBytes: config.upload.maxFileBytes,
     maxFileAgeSeconds: config.upload.maxFileAgeSeconds,
+    topicPolicy: topicPolicy(config),
     partSizeBytes: config.upload.partSizeBytes,
     maxConcurrentParts: config.upload.maxConcurrentParts,
     maxBufferedBytes: config.upload.maxBufferedBytes,
     uploadOnEnd: config.upload.uploadOnShutdown
   })
   options.onPipeline?.({ source, sink })
+  const detach = ops.attach({ source, sink })
   // SIGTERM: stop reading; the sink then flushes (or discards) on end of input while the consumer is still a
   // group member, so its final commits are accepted. Only then does the consumer leave the group.
   const onAbort = (): void => { source.endInput() }
   options.signal.addEventListener('abort', onAbort, { once: true })
-  const flowing = pipeline(
-    source,
-    parseStage({
-      type: config.parser.type,
-      timestampField: config.parser.timestampField,
-      maxMessageBytes: config.parser.maxMessageBytes,
-      timestampBounds: config.parser.timestampBounds
-    }),
-    partitionStage({ template: config.partition.template, timezone: config.partition.timezone }),
-    encodeStage({ format: config.output.format, compression: config.output.compression, compressionLevel: config.output.compressionLevel }),
-    sink
-  )
+  const flowing = pipeline([source, ...middle, sink])
   try {
     await source.start({ signal: options.signal })
     if (options.signal.aborted) source.endInput()
@@ -125,5 +183,6 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
   } finally {
     options.signal.removeEventListener('abort', onAbort)
     await source.close()
+    detach()
   }
 }

@@ -38,6 +38,11 @@ export interface BatchBase extends TopicPartition {
   rawBytes: number
   /** Largest event time (ms) among the batch's good records, once parsed; carried to the commit metadata. */
   maxEventTime?: number
+  /**
+   * Records a custom parser or transformer filtered out (returned null): counted here, written nowhere. Set by
+   * the parse stage when > 0 and carried to the sink (for metrics).
+   */
+  filtered?: number
 }
 
 export interface RecordBatch extends BatchBase {
@@ -112,9 +117,36 @@ export interface EncodedGroup {
   encodedBytes: number
   /**
    * Compressed bytes. Chunks of the same file are concatenated, so every chunk must be independently decodable
-   * and concatenation must stay a valid file (true for gzip members and for uncompressed lines).
+   * and concatenation must stay a valid file (true for gzip members, zstd frames and uncompressed lines), unless
+   * `layout` says how the file is assembled.
    */
   data: Buffer
+  /**
+   * Set by formats whose files are not a concatenation of chunks (Parquet: header, row groups, footer with
+   * absolute offsets). Absent: the sink appends `data` as it is (the fast path).
+   */
+  layout?: FileLayout
+}
+
+/** How the sink assembles a file from chunks of one kind (see EncodedGroup.layout). */
+export interface FileLayout {
+  /** Chunks of different ids never share a file (e.g. Parquet chunks of different schemas). */
+  readonly id: string
+  /** A builder for a new file that starts with this chunk. */
+  open (): FileBuilder
+}
+
+/**
+ * Builds one file from its chunks. The bytes it returns are final and are written at the file's end in order;
+ * what it holds back (e.g. a Parquet row group still filling) counts as buffered memory.
+ */
+export interface FileBuilder {
+  /** Takes a chunk (its `layout` is of this builder's kind); returns bytes to write now (often none). */
+  append (group: EncodedGroup, fileOffset: number): Buffer[]
+  /** The rest of the file: everything held back, then the trailer. */
+  finish (fileOffset: number): Buffer[]
+  /** Bytes held back, not yet returned. */
+  readonly heldBytes: number
 }
 
 export interface EncodedBatch extends BatchBase {
@@ -159,6 +191,7 @@ export function batchBase (batch: BatchBase): BatchBase {
     rawBytes: batch.rawBytes
   }
   if (batch.maxEventTime !== undefined) base.maxEventTime = batch.maxEventTime
+  if (batch.filtered !== undefined) base.filtered = batch.filtered
   return base
 }
 

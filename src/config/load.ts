@@ -1,17 +1,24 @@
 /** Reads a config file (YAML or JSON; JSON is YAML), applies SEDIMENT_* environment overrides, validates it. */
 import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { parseDocument } from 'yaml'
 import { ConfigError, errorMessage } from '../errors.js'
 import { activeEnvOverrides, applyEnvOverrides, envOverrides, validateConfig } from './options.js'
 import type { SedimentConfig } from './types.js'
+import { resolveParserPaths } from '../stages/parsers/registry.js'
 
 export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<SedimentConfig> {
   const raw = applyEnvOverrides(parseConfigText(await readConfigFile(file), file), env)
+  let config: SedimentConfig
   try {
-    return validateConfig(raw)
+    config = validateConfig(raw)
   } catch (err) {
     throw blameEnv(err, env)
   }
+  // Files the parser section names are relative to the config file, wherever the service is started from.
+  resolveParserPaths(config.parser, dirname(resolve(file)))
+  for (const o of config.topicOverrides ?? []) resolveParserPaths(o.parser, dirname(resolve(file)))
+  return config
 }
 
 async function readConfigFile (file: string): Promise<string> {

@@ -8,18 +8,34 @@
  *
  * `null` counts as "not set": YAML turns an empty value (`endpoint:`) into null, and that should mean the default.
  */
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { parseDocument } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { parseIso } from '../stages/timestamp.js'
+import { planParser } from '../stages/parsers/registry.js'
+import { EXTRA_COLUMN, WRAP_COLUMNS } from '../stages/formats/names.js'
+import { compileTemplate, templateFieldNames } from '../stages/path-template.js'
+import { finalizerTemplateProblem } from '../finalizer/periods.js'
 import {
   Compressions,
   LogLevels,
   OffsetResets,
   OutputFormats,
+  ParquetTypes,
+  FallbackPolicies,
+  HeaderEncodings,
   ParserLimits,
   ParserTypes,
+  SplitModes,
+  RawFramings,
   SinkTypes,
   type KafkaConfig,
+  type MetricsConfig,
+  type OpenTsdbConfig,
   type OutputConfig,
+  type ParquetOutputConfig,
+  type ParquetType,
   type ParserConfig,
   type PartitionConfig,
   type SedimentConfig,
@@ -27,6 +43,7 @@ import {
   type TimestampBoundsConfig,
   type UploadConfig
 } from './types.js'
+import { CatalogTypes, type CatalogConfig, type FinalizerConfig } from './types.js'
 
 const MiB = 1024 * 1024
 
@@ -39,7 +56,8 @@ export const defaults = {
     rebalanceTimeoutMs: 60_000,
     maxBytesPerPartition: MiB,
     ssl: false,
-    connectionTimeoutMs: 10_000
+    connectionTimeoutMs: 10_000,
+    topicRefreshSeconds: 60
   },
   parser: {
     type: 'json',
@@ -59,7 +77,8 @@ export const defaults = {
   },
   sink: { type: 's3', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30_000 },
   generation: 1,
-  log: { level: 'info' }
+  log: { level: 'info' },
+  metrics: { enabled: true, host: '127.0.0.1', port: 9464, lagIntervalSeconds: 15, readyzUploadFailureSeconds: 60, opentsdb: { intervalSeconds: 60 } }
 } as const
 
 /** S3 rejects multipart parts below 5 MiB (except the last) and above 5 GiB. */
@@ -67,7 +86,6 @@ const MIN_PART_BYTES = 5 * MiB
 const MAX_PART_BYTES = 5 * 1024 * MiB
 
 /** Tokens a partition template may use. */
-export const TemplateTokens = ['YYYY', 'MM', 'DD', 'HH', 'mm', 'topic'] as const
 
 const SaslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
 
@@ -90,7 +108,8 @@ export const envOverrides = {
   SEDIMENT_SINK_ACCESS_KEY_ID: 'sink.credentials.accessKeyId',
   SEDIMENT_SINK_SECRET_ACCESS_KEY: 'sink.credentials.secretAccessKey',
   SEDIMENT_SINK_SESSION_TOKEN: 'sink.credentials.sessionToken',
-  SEDIMENT_LOG_LEVEL: 'log.level'
+  SEDIMENT_LOG_LEVEL: 'log.level',
+  SEDIMENT_METRICS_HOST: 'metrics.host'
 } as const
 
 export type EnvOverrideName = keyof typeof envOverrides
@@ -102,7 +121,8 @@ const simpleOverrides = [
   'SEDIMENT_SINK_ENDPOINT',
   'SEDIMENT_SINK_REGION',
   'SEDIMENT_SINK_PREFIX',
-  'SEDIMENT_LOG_LEVEL'
+  'SEDIMENT_LOG_LEVEL',
+  'SEDIMENT_METRICS_HOST'
 ] as const satisfies readonly EnvOverrideName[]
 
 /** The override variables that are set (non-empty) in `env`. */
@@ -193,8 +213,8 @@ function cloneData (value: unknown): unknown {
  * Throws ConfigError naming the first failing path.
  */
 export function validateConfig (raw: unknown): SedimentConfig {
-  const root = section(raw, '', ['kafka', 'parser', 'partition', 'output', 'upload', 'sink', 'generation', 'log'])
-  return {
+  const root = section(raw, '', ['kafka', 'parser', 'partition', 'output', 'upload', 'sink', 'generation', 'log', 'metrics', 'finalizer', 'topicOverrides'])
+  return withTopicOverrides(root, checkTemplateFields({
     kafka: kafkaConfig(root.kafka),
     parser: parserConfig(root.parser),
     partition: partitionConfig(root.partition),
@@ -202,14 +222,73 @@ export function validateConfig (raw: unknown): SedimentConfig {
     upload: uploadConfig(root.upload),
     sink: sinkConfig(root.sink),
     generation: withDefault(root.generation, 'generation', defaults.generation, integer(0)),
-    log: logConfig(root.log)
+    log: logConfig(root.log),
+    metrics: metricsConfig(root.metrics),
+    ...(isAbsent(root.finalizer) ? {} : { finalizer: finalizerConfig(root.finalizer, partitionConfig(root.partition).template) })
+  }))
+}
+
+/**
+ * `topicOverrides`: a list of `{ topics | topicPattern, parser?, partition?, output?, upload? }`. Each section
+ * given is laid over the top-level one key by key, except that a section changing `parser.type` or
+ * `output.format` replaces it (the other type's keys would not apply); the result is validated like the
+ * top-level section, with the override's path in messages.
+ */
+function withTopicOverrides (root: Record<string, unknown>, config: SedimentConfig): SedimentConfig {
+  if (isAbsent(root.topicOverrides)) return config
+  const path = 'topicOverrides'
+  const list = nonEmptyArray(root.topicOverrides, path, 'list of overrides')
+  const over = (base: unknown, own: unknown, typeKey?: string): unknown => {
+    if (isAbsent(own)) return base
+    if (!isPlainObject(own)) return own // the section validator names the problem
+    const b = isPlainObject(base) ? base : {}
+    if (typeKey !== undefined && !isAbsent(own[typeKey]) && own[typeKey] !== (b[typeKey] ?? undefined)) return own
+    return { ...b, ...own }
+  }
+  config.topicOverrides = list.map((raw, i) => {
+    const at = `${path}[${i}]`
+    const obj = section(raw, at, ['topics', 'topicPattern', 'parser', 'partition', 'output', 'upload'])
+    const hasTopics = !isAbsent(obj.topics)
+    if (hasTopics === !isAbsent(obj.topicPattern)) throw new ConfigError(at, 'needs exactly one of topics or topicPattern')
+    const upload = section(obj.upload, `${at}.upload`, ['maxFileBytes', 'maxFileAgeSeconds'])
+    return relocated(at, () => {
+      const o = checkTemplateFields({
+        ...config,
+        parser: parserConfig(over(root.parser, obj.parser, 'type')),
+        partition: partitionConfig(over(root.partition, obj.partition)),
+        output: outputConfig(over(root.output, obj.output, 'format'))
+      })
+      const u = uploadConfig(over(root.upload, upload))
+      if (config.finalizer !== undefined && o.partition.template !== config.partition.template) {
+        throw new ConfigError('partition.template', 'must equal the top-level partition.template while a finalizer is configured (the finalizer computes partitions from one template)')
+      }
+      return {
+        ...(hasTopics ? { topics: topicList(obj.topics, 'topics') } : { topicPattern: topicPattern(obj.topicPattern, 'topicPattern') }),
+        parser: o.parser,
+        partition: o.partition,
+        output: o.output,
+        upload: { maxFileBytes: u.maxFileBytes, maxFileAgeSeconds: u.maxFileAgeSeconds }
+      }
+    })
+  })
+  return config
+}
+
+/** Runs a section validator for an override and puts the override's path in front of the failing path. */
+function relocated<T> (at: string, validate: () => T): T {
+  try {
+    return validate()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    const detail = err.path === '' ? err.message : err.message.slice(err.path.length + 2)
+    throw new ConfigError(err.path === '' ? at : `${at}.${err.path}`, detail, { cause: err })
   }
 }
 
 function kafkaConfig (raw: unknown): KafkaConfig {
   const path = 'kafka'
   const obj = section(raw, path, [
-    'brokers', 'groupId', 'clientId', 'topics', 'topicPattern', 'autoOffsetReset', 'sessionTimeoutMs',
+    'brokers', 'groupId', 'clientId', 'topics', 'topicPattern', 'topicRefreshSeconds', 'autoOffsetReset', 'sessionTimeoutMs',
     'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'maxBytesPerPartition', 'ssl', 'sasl', 'connectionTimeoutMs'
   ])
   const d = defaults.kafka
@@ -218,6 +297,7 @@ function kafkaConfig (raw: unknown): KafkaConfig {
     groupId: required(obj.groupId, `${path}.groupId`, nonEmptyString),
     clientId: withDefault(obj.clientId, `${path}.clientId`, d.clientId, nonEmptyString),
     ...topicSelection(obj),
+    topicRefreshSeconds: withDefault(obj.topicRefreshSeconds, `${path}.topicRefreshSeconds`, d.topicRefreshSeconds, integer(0)),
     autoOffsetReset: withDefault(obj.autoOffsetReset, `${path}.autoOffsetReset`, d.autoOffsetReset, oneOf(OffsetResets)),
     // Lower bounds catch seconds written where milliseconds are meant.
     sessionTimeoutMs: withDefault(obj.sessionTimeoutMs, `${path}.sessionTimeoutMs`, d.sessionTimeoutMs, integer(1000)),
@@ -259,14 +339,62 @@ function saslConfig (raw: unknown, path: string): NonNullable<KafkaConfig['sasl'
 
 function parserConfig (raw: unknown): ParserConfig {
   const path = 'parser'
-  const obj = section(raw, path, ['type', 'timestampField', 'maxMessageBytes', 'timestampBounds'])
+  const obj = section(raw, path, [
+    'type', 'timestampField', 'maxMessageBytes', 'timestampBounds', 'timestampFormat', 'timezone', 'fallback', 'fields',
+    'split', 'module', 'header', 'regex', 'protobuf', 'avro'
+  ])
   const d = defaults.parser
-  return {
+  const config: ParserConfig = {
     type: withDefault(obj.type, `${path}.type`, d.type, oneOf(ParserTypes)),
     timestampField: withDefault(obj.timestampField, `${path}.timestampField`, d.timestampField, dottedPath),
     maxMessageBytes: withDefault(obj.maxMessageBytes, `${path}.maxMessageBytes`, d.maxMessageBytes, integer(ParserLimits.MIN_MAX_MESSAGE_BYTES)),
     timestampBounds: timestampBoundsConfig(obj.timestampBounds, `${path}.timestampBounds`)
   }
+  // The keys below stay absent unless set, so a config without them is exactly what it was before they existed.
+  const set = <K extends keyof ParserConfig>(key: K, value: ParserConfig[K] | undefined): void => {
+    if (value !== undefined) config[key] = value
+  }
+  set('timestampFormat', optional(obj.timestampFormat, `${path}.timestampFormat`, nonEmptyString))
+  set('timezone', optional(obj.timezone, `${path}.timezone`, timezone))
+  set('fallback', optional(obj.fallback, `${path}.fallback`, (value, p) => {
+    const f = section(value, p, ['policy', 'date'])
+    const policy = required(f.policy, `${p}.policy`, oneOf(FallbackPolicies))
+    const date = optional(f.date, `${p}.date`, isoDate)
+    return date === undefined ? { policy } : { policy, date }
+  }))
+  set('fields', optional(obj.fields, `${path}.fields`, (value, p) => {
+    const f = section(value, p, Object.keys(isPlainObject(value) ? value : {}))
+    const out: Record<string, string> = {}
+    for (const [name, field] of Object.entries(f)) Object.defineProperty(out, name, { value: dottedPath(field, `${p}.${name}`), enumerable: true, writable: true, configurable: true })
+    return out
+  }))
+  set('split', optional(obj.split, `${path}.split`, oneOf(SplitModes)))
+  set('module', optional(obj.module, `${path}.module`, nonEmptyString))
+  set('header', optional(obj.header, `${path}.header`, (value, p) => {
+    const h = section(value, p, ['name', 'encoding'])
+    return { name: required(h.name, `${p}.name`, nonEmptyString), encoding: withDefault(h.encoding, `${p}.encoding`, 'text', oneOf(HeaderEncodings)) }
+  }))
+  set('regex', optional(obj.regex, `${path}.regex`, (value, p) => {
+    const r = section(value, p, ['pattern', 'flags'])
+    const pattern = required(r.pattern, `${p}.pattern`, nonEmptyString)
+    const flags = optional(r.flags, `${p}.flags`, (v, fp) => typeof v === 'string' ? v : nonEmptyString(v, fp))
+    return flags === undefined ? { pattern } : { pattern, flags }
+  }))
+  set('protobuf', optional(obj.protobuf, `${path}.protobuf`, (value, p) => {
+    const pb = section(value, p, ['file', 'messageType'])
+    return { file: required(pb.file, `${p}.file`, nonEmptyString), messageType: required(pb.messageType, `${p}.messageType`, nonEmptyString) }
+  }))
+  set('avro', optional(obj.avro, `${path}.avro`, (value, p) => {
+    const a = section(value, p, ['schemaFile', 'registryUrl'])
+    const schemaFile = optional(a.schemaFile, `${p}.schemaFile`, nonEmptyString)
+    const registryUrl = optional(a.registryUrl, `${p}.registryUrl`, httpUrl)
+    return { ...(schemaFile !== undefined ? { schemaFile } : {}), ...(registryUrl !== undefined ? { registryUrl } : {}) }
+  }))
+  // Everything that depends on the combination (a section for another type, a missing module, a regex without
+  // the timestamp group, a date pattern or field name that does not compile) is checked by the parse stage's own
+  // factory, so the service and a library user of parseStage get the same errors. No file is read here.
+  planParser(config)
+  return config
 }
 
 function timestampBoundsConfig (raw: unknown, path: string): TimestampBoundsConfig {
@@ -288,15 +416,113 @@ function partitionConfig (raw: unknown): PartitionConfig {
   }
 }
 
+/** Output defaults that depend on the format or codec (the plain ones are in `defaults.output`). */
+const outputDefaults = { parquetCompression: 'snappy', zstdLevel: 3, delimiter: ',', framing: 'newline', rowGroupBytes: 16 * MiB } as const
+
+/** Keys that belong to one output format: given with another format they would be silently ignored. */
+const formatOnlyKeys = { columns: 'csv', delimiter: 'csv', framing: 'raw', parquet: 'parquet' } as const
+
 function outputConfig (raw: unknown): OutputConfig {
   const path = 'output'
-  const obj = section(raw, path, ['format', 'compression', 'compressionLevel'])
+  const obj = section(raw, path, ['format', 'compression', 'compressionLevel', 'wrap', ...Object.keys(formatOnlyKeys)])
   const d = defaults.output
-  return {
-    format: withDefault(obj.format, `${path}.format`, d.format, oneOf(OutputFormats)),
-    compression: withDefault(obj.compression, `${path}.compression`, d.compression, oneOf(Compressions)),
-    compressionLevel: withDefault(obj.compressionLevel, `${path}.compressionLevel`, d.compressionLevel, integer(1, 9))
+  const format = withDefault(obj.format, `${path}.format`, d.format, oneOf(OutputFormats))
+  const compression = withDefault(obj.compression, `${path}.compression`,
+    format === 'parquet' ? outputDefaults.parquetCompression : d.compression, oneOf(Compressions))
+  if (compression === 'snappy' && format !== 'parquet') {
+    throw new ConfigError(`${path}.compression`, `"snappy" is only for output.format "parquet"; use "gzip", "zstd" or "none" with "${format}"`)
   }
+  const zstd = compression === 'zstd'
+  const config: OutputConfig = {
+    format,
+    compression,
+    compressionLevel: withDefault(obj.compressionLevel, `${path}.compressionLevel`,
+      zstd ? outputDefaults.zstdLevel : d.compressionLevel, integer(1, zstd ? 19 : 9))
+  }
+  for (const [key, owner] of Object.entries(formatOnlyKeys)) {
+    if (!isAbsent(obj[key]) && owner !== format) {
+      throw new ConfigError(`${path}.${key}`, `only for output.format "${owner}", not "${format}"`)
+    }
+  }
+  const wrap = optional(obj.wrap, `${path}.wrap`, boolean)
+  if (wrap === true && format === 'raw') {
+    throw new ConfigError(`${path}.wrap`, 'not possible with output.format "raw" (it writes the message bytes only); use jsonl, csv or parquet')
+  }
+  if (wrap !== undefined) config.wrap = wrap
+  if (format === 'csv') {
+    if (isAbsent(obj.columns)) throw new ConfigError(`${path}.columns`, 'required for output.format "csv": the field paths to write, in order')
+    config.columns = fieldPathList(obj.columns, `${path}.columns`)
+    config.delimiter = withDefault(obj.delimiter, `${path}.delimiter`, outputDefaults.delimiter, csvDelimiter)
+  }
+  if (format === 'raw') config.framing = withDefault(obj.framing, `${path}.framing`, outputDefaults.framing, oneOf(RawFramings))
+  if (format === 'parquet') config.parquet = parquetConfig(obj.parquet, `${path}.parquet`, wrap === true)
+  return config
+}
+
+function parquetConfig (raw: unknown, path: string, wrap: boolean): ParquetOutputConfig {
+  const obj = section(raw, path, ['schema', 'schemaFile', 'rowGroupBytes'])
+  const config: ParquetOutputConfig = {
+    rowGroupBytes: withDefault(obj.rowGroupBytes, `${path}.rowGroupBytes`, outputDefaults.rowGroupBytes, integer(64 * 1024, 1024 * MiB))
+  }
+  if (!isAbsent(obj.schema) && !isAbsent(obj.schemaFile)) {
+    throw new ConfigError(path, 'give schema or schemaFile, not both')
+  }
+  if (!isAbsent(obj.schema)) config.schema = parquetSchema(obj.schema, `${path}.schema`, wrap)
+  if (!isAbsent(obj.schemaFile)) {
+    const file = nonEmptyString(obj.schemaFile, `${path}.schemaFile`)
+    config.schemaFile = file
+    config.schema = parquetSchema(readSchemaFile(file, `${path}.schemaFile`), `${path}.schemaFile`, wrap)
+  }
+  return config
+}
+
+/** A mapping of column (field path) → type; names the columns the output adds itself may not be used. */
+function parquetSchema (value: unknown, path: string, wrap: boolean): Record<string, ParquetType> {
+  if (!isPlainObject(value) || Object.keys(value).length === 0) {
+    throw new ConfigError(path, `must be a non-empty mapping of field paths to types (${ParquetTypes.join(', ')}), got ${describe(value)}`)
+  }
+  const schema: Record<string, ParquetType> = {}
+  for (const [field, type] of Object.entries(value)) {
+    const fieldPath = `${path}.${field}`
+    dottedPath(field, fieldPath)
+    if (field === EXTRA_COLUMN || (wrap && (WRAP_COLUMNS as readonly string[]).includes(field))) {
+      throw new ConfigError(fieldPath, `"${field}" is a column the output adds itself; rename the column`)
+    }
+    Object.defineProperty(schema, field, { value: oneOf(ParquetTypes)(type, fieldPath), enumerable: true, writable: true, configurable: true })
+  }
+  return schema
+}
+
+/** Read once at validation, so a missing or broken schema file stops the service before it consumes anything. */
+function readSchemaFile (file: string, path: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(path, `cannot read ${describe(file)}: ${(err as Error).message}`, { cause: err })
+  }
+  const doc = parseDocument(text, { uniqueKeys: true })
+  if (doc.errors[0] !== undefined) {
+    throw new ConfigError(path, `cannot parse ${describe(file)}: ${doc.errors[0].message.split('\n')[0] ?? ''}`)
+  }
+  return doc.toJS()
+}
+
+function fieldPathList (value: unknown, path: string): string[] {
+  const seen = new Set<string>()
+  return nonEmptyArray(value, path, 'field paths').map((item, i) => {
+    const field = dottedPath(item, `${path}[${i}]`)
+    if (seen.has(field)) throw new ConfigError(`${path}[${i}]`, `duplicate column ${describe(field)}`)
+    seen.add(field)
+    return field
+  })
+}
+
+function csvDelimiter (value: unknown, path: string): string {
+  if (typeof value !== 'string' || [...value].length !== 1 || value === '"' || value === '\n' || value === '\r') {
+    throw new ConfigError(path, `must be one character other than a quote or line break (e.g. ",", ";", "|" or "\\t"), got ${describe(value)}`)
+  }
+  return value
 }
 
 function uploadConfig (raw: unknown): UploadConfig {
@@ -371,6 +597,190 @@ function logConfig (raw: unknown): SedimentConfig['log'] {
   return { level: withDefault(obj.level, 'log.level', defaults.log.level, oneOf(LogLevels)) }
 }
 
+function metricsConfig (raw: unknown): MetricsConfig {
+  const path = 'metrics'
+  const obj = section(raw, path, ['enabled', 'host', 'port', 'lagIntervalSeconds', 'readyzUploadFailureSeconds', 'opentsdb'])
+  const d = defaults.metrics
+  const config: MetricsConfig = {
+    enabled: withDefault(obj.enabled, `${path}.enabled`, d.enabled, boolean),
+    host: withDefault(obj.host, `${path}.host`, d.host, listenHost),
+    port: withDefault(obj.port, `${path}.port`, d.port, integer(0, 65535)),
+    lagIntervalSeconds: withDefault(obj.lagIntervalSeconds, `${path}.lagIntervalSeconds`, d.lagIntervalSeconds, integer(1)),
+    readyzUploadFailureSeconds: withDefault(obj.readyzUploadFailureSeconds, `${path}.readyzUploadFailureSeconds`, d.readyzUploadFailureSeconds, integer(1))
+  }
+  const opentsdb = optional(obj.opentsdb, `${path}.opentsdb`, openTsdbConfig)
+  if (opentsdb !== undefined) config.opentsdb = opentsdb
+  return config
+}
+
+function openTsdbConfig (raw: unknown, path: string): OpenTsdbConfig {
+  const obj = section(raw, path, ['url', 'username', 'password', 'intervalSeconds', 'tags'])
+  const url = required(obj.url, `${path}.url`, httpUrl)
+  const parsed = new URL(url)
+  // The configuration is logged at start (secrets redacted by key): a password inside a URL would not be.
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new ConfigError(`${path}.url`, `must not contain credentials; set ${path}.username and ${path}.password instead`)
+  }
+  const config: OpenTsdbConfig = {
+    url,
+    intervalSeconds: withDefault(obj.intervalSeconds, `${path}.intervalSeconds`, defaults.metrics.opentsdb.intervalSeconds, integer(1)),
+    tags: withDefault(obj.tags, `${path}.tags`, {}, openTsdbTags)
+  }
+  const username = optional(obj.username, `${path}.username`, nonEmptyString)
+  const password = optional(obj.password, `${path}.password`, secretString)
+  if ((username === undefined) !== (password === undefined)) {
+    throw new ConfigError(`${path}.${username === undefined ? 'username' : 'password'}`, `required with ${path}.${username === undefined ? 'password' : 'username'}`)
+  }
+  if (username !== undefined && password !== undefined) Object.assign(config, { username, password })
+  return config
+}
+
+// OpenTSDB's character set for metric names, tag keys and tag values.
+const TSDB_NAME = /^[A-Za-z0-9._/-]+$/
+
+function openTsdbTags (value: unknown, path: string): Record<string, string> {
+  if (!isPlainObject(value)) throw new ConfigError(path, `must be a mapping of tag names to values, got ${describe(value)}`)
+  const tags: Record<string, string> = {}
+  for (const [key, item] of Object.entries(value)) {
+    const text = typeof item === 'number' ? String(item) : item
+    if (!TSDB_NAME.test(key)) throw new ConfigError(`${path}.${key}`, 'tag names may only contain A-Z a-z 0-9 - _ . /')
+    if (typeof text !== 'string' || !TSDB_NAME.test(text)) {
+      throw new ConfigError(`${path}.${key}`, `must be a string of A-Z a-z 0-9 - _ . /, got ${describe(item)}`)
+    }
+    Object.defineProperty(tags, key, { value: text, enumerable: true, writable: true, configurable: true })
+  }
+  return tags
+}
+
+/** An IP address or host name to bind (no port, no brackets). */
+function listenHost (value: unknown, path: string): string {
+  const host = nonEmptyString(value, path).trim()
+  if (!/^[A-Za-z0-9_.:-]+$/.test(host) || (host.includes(':') && isIP(host) !== 6)) {
+    throw new ConfigError(path, `must be an IP address or host name to listen on (e.g. "127.0.0.1" or "0.0.0.0"), got ${describe(value)}`)
+  }
+  return host
+}
+
+export const finalizerDefaults = {
+  delaySeconds: 900,
+  lookbackPeriods: 24,
+  intervalSeconds: 300,
+  inRun: false,
+  catalog: { type: 'none', database: 'default', table: '{topic}' },
+  hive: { timeoutSeconds: 300 },
+  qubole: { tokenEnv: 'QUBOLE_API_TOKEN', pollSeconds: 5, timeoutSeconds: 600 }
+} as const
+
+/** The finalizer settings `sediment finalize` uses when the file has no `finalizer` section. */
+export function defaultFinalizerConfig (): FinalizerConfig {
+  const d = finalizerDefaults
+  return { delaySeconds: d.delaySeconds, lookbackPeriods: d.lookbackPeriods, intervalSeconds: d.intervalSeconds, inRun: d.inRun, catalog: { ...d.catalog } }
+}
+
+/** `template` is the validated partition.template: the finalizer must be able to enumerate (and, with a catalog, name) its partitions. */
+function finalizerConfig (raw: unknown, template: string): FinalizerConfig {
+  const path = 'finalizer'
+  const obj = section(raw, path, ['delaySeconds', 'lookbackPeriods', 'intervalSeconds', 'inRun', 'catalog'])
+  const d = finalizerDefaults
+  const config: FinalizerConfig = {
+    delaySeconds: withDefault(obj.delaySeconds, `${path}.delaySeconds`, d.delaySeconds, integer(0)),
+    lookbackPeriods: withDefault(obj.lookbackPeriods, `${path}.lookbackPeriods`, d.lookbackPeriods, integer(1, 10_000)),
+    intervalSeconds: withDefault(obj.intervalSeconds, `${path}.intervalSeconds`, d.intervalSeconds, integer(1)),
+    inRun: withDefault(obj.inRun, `${path}.inRun`, d.inRun, boolean),
+    catalog: catalogConfig(obj.catalog, `${path}.catalog`)
+  }
+  const problem = finalizerTemplateProblem(template, config.catalog.type !== 'none')
+  if (problem !== undefined) {
+    const why = config.catalog.type === 'none' ? 'the finalizer' : `finalizer.catalog.type "${config.catalog.type}"`
+    throw new ConfigError('partition.template', `${problem} (needed by ${why}), got ${describe(template)}`)
+  }
+  return config
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
+const catalogSections = ['hive', 'glue', 'qubole'] as const
+
+function catalogConfig (raw: unknown, path: string): CatalogConfig {
+  const obj = section(raw, path, ['type', 'database', 'table', 'locationPrefix', ...catalogSections])
+  const d = finalizerDefaults.catalog
+  const type = withDefault(obj.type, `${path}.type`, d.type, oneOf(CatalogTypes))
+  for (const key of catalogSections) {
+    if (key !== type && !isAbsent(obj[key])) throw new ConfigError(`${path}.${key}`, `not allowed when ${path}.type is "${type}"`)
+  }
+  const config: CatalogConfig = {
+    type,
+    database: withDefault(obj.database, `${path}.database`, d.database, sqlIdentifier),
+    table: withDefault(obj.table, `${path}.table`, d.table, tablePattern)
+  }
+  const locationPrefix = optional(obj.locationPrefix, `${path}.locationPrefix`, locationUrl)
+  if (locationPrefix !== undefined) config.locationPrefix = locationPrefix
+  if (type === 'hive') {
+    const hive = section(obj.hive ?? null, `${path}.hive`, ['command', 'timeoutSeconds'])
+    config.hive = {
+      command: required(hive.command, `${path}.hive.command`, commandLine),
+      timeoutSeconds: withDefault(hive.timeoutSeconds, `${path}.hive.timeoutSeconds`, finalizerDefaults.hive.timeoutSeconds, integer(1))
+    }
+  } else if (type === 'glue') {
+    const glue = section(obj.glue, `${path}.glue`, ['region', 'endpoint', 'catalogId'])
+    config.glue = {}
+    const glueRegion = optional(glue.region, `${path}.glue.region`, region)
+    if (glueRegion !== undefined) config.glue.region = glueRegion
+    const endpoint = optional(glue.endpoint, `${path}.glue.endpoint`, httpUrl)
+    if (endpoint !== undefined) config.glue.endpoint = endpoint
+    const catalogId = optional(glue.catalogId, `${path}.glue.catalogId`, accountId)
+    if (catalogId !== undefined) config.glue.catalogId = catalogId
+  } else if (type === 'qubole') {
+    const q = section(obj.qubole ?? null, `${path}.qubole`, ['url', 'token', 'tokenEnv', 'pollSeconds', 'timeoutSeconds'])
+    if (!isAbsent(q.token)) throw new ConfigError(`${path}.qubole.token`, 'not allowed; put the token in an environment variable and name it in tokenEnv')
+    config.qubole = {
+      url: required(q.url, `${path}.qubole.url`, httpUrl),
+      tokenEnv: withDefault(q.tokenEnv, `${path}.qubole.tokenEnv`, finalizerDefaults.qubole.tokenEnv, envName),
+      pollSeconds: withDefault(q.pollSeconds, `${path}.qubole.pollSeconds`, finalizerDefaults.qubole.pollSeconds, integer(1)),
+      timeoutSeconds: withDefault(q.timeoutSeconds, `${path}.qubole.timeoutSeconds`, finalizerDefaults.qubole.timeoutSeconds, integer(1))
+    }
+  }
+  return config
+}
+
+function sqlIdentifier (value: unknown, path: string): string {
+  const name = nonEmptyString(value, path)
+  if (!IDENTIFIER.test(name)) throw new ConfigError(path, `must be a name of letters, digits and "_" (not starting with a digit), got ${describe(value)}`)
+  return name
+}
+
+function tablePattern (value: unknown, path: string): string {
+  const name = nonEmptyString(value, path)
+  if (!IDENTIFIER.test(name.replaceAll('{topic}', 't'))) {
+    throw new ConfigError(path, `must be a name of letters, digits and "_", optionally with {topic}, got ${describe(value)}`)
+  }
+  return name
+}
+
+function commandLine (value: unknown, path: string): string[] {
+  return nonEmptyArray(value, path, 'strings (program and arguments)').map((item, i) => {
+    if (typeof item !== 'string' || (i === 0 && item.trim() === '')) throw new ConfigError(`${path}[${i}]`, `must be a${i === 0 ? ' non-empty' : ''} string, got ${describe(item)}`)
+    return item
+  })
+}
+
+function locationUrl (value: unknown, path: string): string {
+  const url = nonEmptyString(value, path).replace(/\/+$/, '')
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/i.test(url)) throw new ConfigError(path, `must be a URL like "s3://bucket" or "s3a://bucket/base", got ${describe(value)}`)
+  return url
+}
+
+function accountId (value: unknown, path: string): string {
+  const id = typeof value === 'number' ? String(value) : nonEmptyString(value, path)
+  if (!/^\d{12}$/.test(id)) throw new ConfigError(path, `must be a 12-digit AWS account id, got ${describe(value)}`)
+  return id
+}
+
+function envName (value: unknown, path: string): string {
+  const name = nonEmptyString(value, path)
+  if (!IDENTIFIER.test(name)) throw new ConfigError(path, `must be an environment variable name, got ${describe(value)}`)
+  return name
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Domain checks: (value, path) → typed value, or throw ConfigError(path, ...)
 // ---------------------------------------------------------------------------------------------------------------
@@ -441,16 +851,17 @@ function isoDate (value: unknown, path: string): string {
 
 function pathTemplate (value: unknown, path: string): string {
   const template = nonEmptyString(value, path)
-  // Everything in braces must be a known token, and no brace may be left over.
-  const rest = template.replace(/\{([^{}]*)\}/g, (match, token: string) => {
-    if (!(TemplateTokens as readonly string[]).includes(token)) {
-      throw new ConfigError(path, `unknown token ${match}; allowed: ${TemplateTokens.map(t => `{${t}}`).join(' ')}`)
-    }
-    return 'x'
-  })
-  if (/[{}]/.test(rest)) throw new ConfigError(path, `has an unbalanced brace, got ${describe(template)}`)
   checkRelativePath(template, path)
+  // Syntax and tokens; whether each `{name}` is a declared parser field is checked in checkTemplateFields.
+  compileTemplate(template, path, templateFieldNames(template))
   return template
+}
+
+/** Every `{name}` of the template must be a field the parser extracts (a typo would silently write `__HIVE_DEFAULT_PARTITION__`). */
+function checkTemplateFields (config: SedimentConfig): SedimentConfig {
+  const declared = Object.keys((config.parser as { fields?: Record<string, unknown> }).fields ?? {})
+  compileTemplate(config.partition.template, 'partition.template', declared)
+  return config
 }
 
 /** Object keys are relative paths below the prefix: no '/' at the ends, no empty, '.' or '..' segments. */

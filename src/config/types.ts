@@ -3,14 +3,37 @@
  * `src/config/options.ts` validates raw input into this shape; everything downstream trusts it.
  */
 
-export const ParserTypes = ['json', 'kafka-timestamp'] as const
+/** Parser types, see src/stages/parsers/ (README "Parsers"). */
+export const ParserTypes = ['json', 'kafka-timestamp', 'header', 'regex', 'msgpack', 'protobuf', 'avro', 'custom'] as const
 export type ParserType = (typeof ParserTypes)[number]
 
-export const Compressions = ['gzip', 'none'] as const
+/** What a message without a timestamp becomes: an error record (default), or a record at its Kafka timestamp or a fixed date. */
+export const FallbackPolicies = ['error', 'kafka-timestamp', 'fixed'] as const
+export type FallbackPolicy = (typeof FallbackPolicies)[number]
+
+/** `lines`: a message value holds newline-delimited records (text parsers only). */
+export const SplitModes = ['none', 'lines'] as const
+export type SplitMode = (typeof SplitModes)[number]
+
+/** How a timestamp header is encoded: text (digits by magnitude or ISO-8601, or parser.timestampFormat) or an 8-byte big-endian integer. */
+export const HeaderEncodings = ['text', 'int64be'] as const
+export type HeaderEncoding = (typeof HeaderEncodings)[number]
+
+/** `snappy` is for Parquet only (its pages are compressed; the file itself is not). */
+export const Compressions = ['gzip', 'zstd', 'snappy', 'none'] as const
 export type Compression = (typeof Compressions)[number]
 
-export const OutputFormats = ['jsonl'] as const
+/** `csv`: delimited text (any one-character delimiter), no header. `raw`: the message bytes, framed. */
+export const OutputFormats = ['jsonl', 'csv', 'raw', 'parquet'] as const
 export type OutputFormat = (typeof OutputFormats)[number]
+
+/** How `raw` output separates records: a '\n' after each, or a 4-byte big-endian length before each. */
+export const RawFramings = ['newline', 'length-prefixed'] as const
+export type RawFraming = (typeof RawFramings)[number]
+
+/** Column types of a Parquet schema (`timestamp`: milliseconds; `json`: any value as JSON text). */
+export const ParquetTypes = ['string', 'int32', 'int64', 'double', 'float', 'boolean', 'timestamp', 'json'] as const
+export type ParquetType = (typeof ParquetTypes)[number]
 
 export const SinkTypes = ['s3', 'file'] as const
 export type SinkType = (typeof SinkTypes)[number]
@@ -29,6 +52,8 @@ export interface KafkaConfig {
   topics?: string[]
   /** A regular expression source (no slashes), e.g. `^logs\\..*`. */
   topicPattern?: string
+  /** With topicPattern: seconds between looks for new matching topics (0 = never). New ones are picked up without a restart. */
+  topicRefreshSeconds: number
   autoOffsetReset: OffsetReset
   sessionTimeoutMs: number
   heartbeatIntervalMs: number
@@ -73,7 +98,7 @@ export interface TimestampBoundsConfig {
 
 export interface ParserConfig {
   type: ParserType
-  /** Dotted path of the timestamp field for `json`, e.g. `meta.ts`. */
+  /** Dotted path of the timestamp field (json, msgpack, protobuf, avro), e.g. `meta.ts`; regex: the group name. */
   timestampField: string
   /**
    * Values longer than this (bytes) go to the error output unparsed, whole. Default 8 MiB, at least 1024.
@@ -81,6 +106,27 @@ export interface ParserConfig {
    */
   maxMessageBytes: number
   timestampBounds: TimestampBoundsConfig
+  // The keys below are absent unless set (see src/stages/parsers/parser-options.ts for their meaning).
+  /** Date pattern for string timestamps, e.g. `yyyy-MM-dd HH:mm:ss`; unset: ISO-8601 or digits by magnitude. */
+  timestampFormat?: string
+  /** IANA zone of zone-less timestampFormat times; default UTC. */
+  timezone?: string
+  /** Unset: policy error. `date` (ISO-8601) only with policy fixed. */
+  fallback?: { policy: FallbackPolicy, date?: string }
+  /** Partition template token name → field path (regex: group name; kafka-timestamp/header: header name). */
+  fields?: Record<string, string>
+  /** Unset: none. */
+  split?: SplitMode
+  /** Custom module file (absolute once loaded by loadConfig): `parse` for type custom, `transform` for the others. */
+  module?: string
+  /** type header only. */
+  header?: { name: string, encoding: HeaderEncoding }
+  /** type regex only: a JavaScript regular expression with named groups; the timestamp is group `timestampField`. */
+  regex?: { pattern: string, flags?: string }
+  /** type protobuf only. */
+  protobuf?: { file: string, messageType: string }
+  /** type avro only: exactly one of schemaFile (plain Avro binary) or registryUrl (Confluent wire format). */
+  avro?: { schemaFile?: string, registryUrl?: string }
 }
 
 export interface PartitionConfig {
@@ -92,9 +138,32 @@ export interface PartitionConfig {
 
 export interface OutputConfig {
   format: OutputFormat
+  /** Default gzip; snappy for parquet. */
   compression: Compression
-  /** gzip level 1..9. */
+  /** gzip 1..9 (default 6), zstd 1..19 (default 3); unused by snappy and none. */
   compressionLevel: number
+  /** Wrap each record with its Kafka offset, partition, key, timestamp and headers (jsonl, csv, parquet). */
+  wrap?: boolean
+  /** csv: the field paths written as columns, in order (required for csv). */
+  columns?: string[]
+  /** csv: one character, default ','. */
+  delimiter?: string
+  /** raw: default newline. */
+  framing?: RawFraming
+  /** parquet only. */
+  parquet?: ParquetOutputConfig
+}
+
+export interface ParquetOutputConfig {
+  /**
+   * Column name (a field path; dots reach into nested objects) → type. Unset: inferred per output directory from
+   * the first records, see src/stages/formats/parquet-schema.ts.
+   */
+  schema?: Record<string, ParquetType>
+  /** Where `schema` was read from (JSON or YAML mapping), if from a file. */
+  schemaFile?: string
+  /** A row group is written once an open file holds this many compressed bytes (default 16 MiB). */
+  rowGroupBytes: number
 }
 
 export interface UploadConfig {
@@ -131,6 +200,66 @@ export interface SinkConfig {
   directory?: string
 }
 
+/** Optional push of the metrics to OpenTSDB (`POST {url}/api/put`, JSON body). */
+export interface OpenTsdbConfig {
+  /** Base URL of a TSD, e.g. `http://opentsdb:4242` (`/api/put` is appended); no credentials in it. */
+  url: string
+  /** HTTP Basic authentication (for a TSD behind an authenticating proxy); both or neither. */
+  username?: string
+  password?: string
+  intervalSeconds: number
+  /** Added to every data point; `host` defaults to the machine's host name (OpenTSDB needs at least one tag). */
+  tags: Record<string, string>
+}
+
+/** The operations endpoints (`/metrics`, `/healthz`, `/readyz`) and what feeds them (see src/ops/). */
+export interface MetricsConfig {
+  /** false: no HTTP server, no lag checks and no OpenTSDB push. */
+  enabled: boolean
+  /** Address the HTTP server binds; loopback by default, `0.0.0.0` to expose it (e.g. to a Prometheus pod). */
+  host: string
+  /** 0 picks a free port (the bound address is logged). */
+  port: number
+  /** How often consumer lag is read from Kafka (group offsets and end offsets). */
+  lagIntervalSeconds: number
+  /** /readyz fails once uploads have failed without a single success for this long. */
+  readyzUploadFailureSeconds: number
+  opentsdb?: OpenTsdbConfig
+}
+
+export const CatalogTypes = ['none', 'hive', 'glue', 'qubole'] as const
+export type CatalogType = (typeof CatalogTypes)[number]
+
+/** Where `sediment finalize` registers finalized partitions (see src/finalizer/). */
+export interface CatalogConfig {
+  type: CatalogType
+  /** Database (schema) of the tables. */
+  database: string
+  /** Table name; `{topic}` is replaced by the topic with non-identifier characters as `_`. */
+  table: string
+  /** Base of partition locations instead of `s3://{bucket}` (or `file://{directory}`), e.g. `s3a://bucket`. */
+  locationPrefix?: string
+  /** type hive: the command that runs the statement; `{sql}` in an argument is replaced by it, else it is appended. */
+  hive?: { command: string[], timeoutSeconds: number }
+  /** type glue; region defaults to sink.region. Credentials: the AWS SDK default chain. */
+  glue?: { region?: string, endpoint?: string, catalogId?: string }
+  /** type qubole: API base URL and the environment variable holding the API token (never in the file). */
+  qubole?: { url: string, tokenEnv: string, pollSeconds: number, timeoutSeconds: number }
+}
+
+/** The partition finalizer: `_SUCCESS` markers and catalog registration of complete time partitions. */
+export interface FinalizerConfig {
+  /** A partition is final once every Kafka partition committed events this far past its end, or idled this long. */
+  delaySeconds: number
+  /** How many periods (template time units) back from now are considered on each run. */
+  lookbackPeriods: number
+  /** Between runs of `finalize --watch` and of the finalizer inside `run`. */
+  intervalSeconds: number
+  /** Also finalize inside `run`, on the member that owns partition 0 of the first topic. */
+  inRun: boolean
+  catalog: CatalogConfig
+}
+
 export interface SedimentConfig {
   kafka: KafkaConfig
   parser: ParserConfig
@@ -141,4 +270,24 @@ export interface SedimentConfig {
   /** Layout generation, the first element of every object name; bump it to re-export into a fresh namespace. */
   generation: number
   log: { level: LogLevel }
+  metrics: MetricsConfig
+  /** Absent unless configured; `sediment finalize` then uses the defaults. */
+  finalizer?: FinalizerConfig
+  /** Absent unless configured: other parser, template, format or cut policy for some topics (first match wins). */
+  topicOverrides?: TopicOverride[]
+}
+
+/**
+ * Settings for the topics an override matches. Each section is complete (the top-level section with the
+ * override's keys on top), so the pipeline uses it as is.
+ */
+export interface TopicOverride {
+  /** Exactly one of topics / topicPattern. */
+  topics?: string[]
+  topicPattern?: string
+  parser: ParserConfig
+  partition: PartitionConfig
+  output: OutputConfig
+  /** Only the per-partition cut policy; the other upload settings are process-wide. */
+  upload: Pick<UploadConfig, 'maxFileBytes' | 'maxFileAgeSeconds'>
 }

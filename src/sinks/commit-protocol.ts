@@ -151,7 +151,7 @@ export class CommitProtocol {
 
     // 3. the fenced commit: the point of no return
     const metadata = encodeMetadata({
-      v: 1, intent, manifest, start: cut.startOffset, end: cut.endOffset, ...(cut.maxEventTime !== null ? { wm: cut.maxEventTime } : {})
+      v: 1, intent, manifest, start: cut.startOffset, end: cut.endOffset, ...(cut.maxEventTime !== null ? { wm: cut.maxEventTime } : {}), ct: Date.now()
     })
     // An attempt that failed without a clear answer (timeout, lost connection) may still have landed; from
     // then on, losing the partition leaves the outcome unknown rather than fenced.

@@ -73,6 +73,8 @@ export interface CommitMetadata {
   end: number
   /** Event-time watermark of the commit (ms), when known. */
   wm?: number
+  /** Wall-clock time of the commit (ms): how long a caught-up partition has been idle (finalizer). Absent in older commits. */
+  ct?: number
 }
 
 export function encodeMetadata (m: CommitMetadata): string {

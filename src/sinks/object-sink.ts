@@ -22,6 +22,12 @@ export interface ObjectSinkOptions {
   generation?: number
   maxFileBytes?: number
   maxFileAgeSeconds?: number
+  /**
+   * Per-topic upload policy (config topicOverrides): the cut size and age for a topic, or undefined for the
+   * defaults above. Asked once per topic. `minFileAgeSeconds` must be the smallest age it can return (the age
+   * check's clock ticks at a quarter of it).
+   */
+  topicPolicy?: { policyFor: (topic: string) => { maxFileBytes: number, maxFileAgeSeconds: number } | undefined, minFileAgeSeconds: number }
   /** S3 needs ≥ 5 MiB for all parts but the last. */
   partSizeBytes?: number
   maxConcurrentParts?: number
@@ -63,6 +69,7 @@ interface PartitionState {
   cutStart: number | null
   /** Next offset expected; what the next cut commits. */
   nextOffset: number | null
+  /** Open files by directory (plus layout id, see #append). */
   files: Map<string, OpenFile>
   rawBytes: number
   oldestOpenedAt: number
@@ -91,6 +98,8 @@ export class ObjectSink extends Writable {
   readonly #prefix: string
   readonly #generation: number
   readonly #policy: UploadPolicy
+  readonly #topicPolicyFor: ((topic: string) => { maxFileBytes: number, maxFileAgeSeconds: number } | undefined) | undefined
+  readonly #topicPolicies = new Map<string, UploadPolicy>()
   readonly #partSize: number
   readonly #maxParts: number
   readonly #maxBuffered: number
@@ -126,6 +135,7 @@ export class ObjectSink extends Writable {
       maxFileBytes: options.maxFileBytes ?? 100 * 1024 * 1024,
       maxFileAgeMs: (options.maxFileAgeSeconds ?? 3600) * 1000
     }
+    this.#topicPolicyFor = options.topicPolicy?.policyFor
     this.#partSize = Math.max(options.partSizeBytes ?? 8 * 1024 * 1024, 1)
     this.#maxParts = options.maxConcurrentParts ?? 4
     this.#maxBuffered = options.maxBufferedBytes ?? 256 * 1024 * 1024
@@ -167,7 +177,8 @@ export class ObjectSink extends Writable {
     }
     this.#committer.setStartResolver?.(async (assigned) => await this.#protocol.startOffset(assigned))
     // The age policy needs a clock even when no data arrives.
-    const tick = Math.max(50, Math.min(1000, Math.floor(this.#policy.maxFileAgeMs / 4)))
+    const minAgeMs = Math.min(this.#policy.maxFileAgeMs, (options.topicPolicy?.minFileAgeSeconds ?? Infinity) * 1000)
+    const tick = Math.max(50, Math.min(1000, Math.floor(minAgeMs / 4)))
     this.#timer = setInterval(() => { this.#cutAged() }, tick).unref()
     this.#sweepTimer = setInterval(() => { this.#sweepOwned() }, SWEEP_INTERVAL_MS).unref()
   }
@@ -228,22 +239,24 @@ export class ObjectSink extends Writable {
     const now = Date.now()
     ps.cutStart ??= batch.firstOffset
     for (const group of batch.groups) {
-      let file = ps.files.get(group.dir)
+      // A layout (Parquet) may need a file of its own per id (schema) in a directory; keys still differ, as
+      // each file is named by its own first offset.
+      const fileId = group.layout === undefined ? group.dir : `${group.dir}\u0000${group.layout.id}`
+      let file = ps.files.get(fileId)
       if (file === undefined) {
         const key = dataKey(this.#prefix, group.dir, this.#generation, batch.partition, group.firstOffset, group.extension)
-        file = new OpenFile(key, batch.epoch, group.firstOffset, this.#uploader, this.#partSize, now)
+        file = new OpenFile(key, batch.epoch, group.firstOffset, this.#uploader, this.#partSize, now, group.layout?.open())
         if (ps.files.size === 0) ps.oldestOpenedAt = now
-        ps.files.set(group.dir, file)
+        ps.files.set(fileId, file)
       }
-      this.#buffered += group.data.length
-      file.append(group)
+      this.#buffered += file.append(group)
     }
     if (batch.maxEventTime !== undefined && (ps.maxEventTime === null || batch.maxEventTime > ps.maxEventTime)) {
       ps.maxEventTime = batch.maxEventTime
     }
     ps.rawBytes += batch.rawBytes
     ps.nextOffset = batch.nextOffset
-    const reason = cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policy)
+    const reason = cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policyOf(ps.topic))
     if (reason !== undefined) this.#cut(ps, reason)
   }
 
@@ -290,7 +303,7 @@ export class ObjectSink extends Writable {
   #cut (ps: PartitionState, reason: CutReason): void {
     if (ps.files.size === 0 || ps.nextOffset === null || ps.cutStart === null) return
     const files = [...ps.files.values()]
-    for (const f of files) f.seal() // last parts start uploading now, before the previous cut commits
+    for (const f of files) this.#buffered += f.seal() // last parts start uploading now, before the previous cut commits
     const cut: Cut = {
       topic: ps.topic,
       partition: ps.partition,
@@ -326,11 +339,23 @@ export class ObjectSink extends Writable {
     for (const ps of this.#partitions.values()) if (!ps.dropped) this.#cut(ps, reason)
   }
 
+  #policyOf (topic: string): UploadPolicy {
+    const custom = this.#topicPolicyFor
+    if (custom === undefined) return this.#policy
+    let policy = this.#topicPolicies.get(topic)
+    if (policy === undefined) {
+      const p = custom(topic)
+      policy = p === undefined ? this.#policy : { maxFileBytes: p.maxFileBytes, maxFileAgeMs: p.maxFileAgeSeconds * 1000 }
+      this.#topicPolicies.set(topic, policy)
+    }
+    return policy
+  }
+
   #cutAged (): void {
     const now = Date.now()
     for (const ps of this.#partitions.values()) {
       if (ps.dropped || ps.files.size === 0) continue
-      if (cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policy) !== undefined) this.#cut(ps, 'age')
+      if (cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policyOf(ps.topic)) !== undefined) this.#cut(ps, 'age')
     }
   }
 

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
 import { crashPoint } from '../crash-points.js'
-import type { EncodedGroup } from '../types.js'
+import type { EncodedGroup, FileBuilder } from '../types.js'
 import type { UploadedPart } from './object-store.js'
 import type { CutFile } from './layout.js'
 
@@ -16,6 +16,9 @@ export interface PartUploader {
 /**
  * One output file of one Kafka partition: compressed chunks are appended and shipped as multipart parts
  * once `partSize` bytes are pending. Nothing is visible until the commit protocol completes the upload.
+ *
+ * Chunks are written as they are, unless the file has a FileBuilder (formats with a header and trailer, such as
+ * Parquet): then the builder decides which bytes are final, and holds the rest until it can write them.
  */
 export class OpenFile {
   readonly key: string
@@ -35,9 +38,12 @@ export class OpenFile {
   readonly #hash: Hash = createHash('sha256')
   readonly #uploader: PartUploader
   readonly #partSize: number
+  #builder: FileBuilder | undefined
+  /** Bytes handed to part uploads so far (they leave this file's memory when the uploader releases them). */
+  #shipped = 0
   #sealed = false
 
-  constructor (key: string, epoch: number, firstOffset: number, uploader: PartUploader, partSize: number, now: number) {
+  constructor (key: string, epoch: number, firstOffset: number, uploader: PartUploader, partSize: number, now: number, builder?: FileBuilder) {
     this.key = key
     this.epoch = epoch
     this.firstOffset = firstOffset
@@ -45,28 +51,45 @@ export class OpenFile {
     this.#uploader = uploader
     this.#partSize = partSize
     this.openedAt = now
+    this.#builder = builder
   }
 
+  /** Bytes held in memory and not yet uploading (a builder's held bytes included). */
   get pendingBytes (): number {
-    return this.#pendingBytes
+    return this.#pendingBytes + (this.#builder?.heldBytes ?? 0)
   }
 
-  append (group: EncodedGroup): void {
-    this.#pending.push(group.data)
-    this.#pendingBytes += group.data.length
-    this.#hash.update(group.data)
-    this.bytes += group.data.length
+  /** Appends a chunk; returns how many bytes this file now holds in memory beyond what it held before. */
+  append (group: EncodedGroup): number {
     this.encodedBytes += group.encodedBytes
     this.records += group.records
     this.lastOffset = group.lastOffset
+    const builder = this.#builder
+    if (builder === undefined) {
+      this.#write(group.data)
+      if (this.#pendingBytes >= this.#partSize) this.#shipPart()
+      return group.data.length
+    }
+    const before = this.#memory()
+    for (const piece of builder.append(group, this.bytes)) this.#write(piece)
     if (this.#pendingBytes >= this.#partSize) this.#shipPart()
+    return this.#memory() - before
   }
 
-  /** Ships what is pending as the last part; after this the file takes no more data. */
-  seal (): void {
-    if (this.#sealed) return
+  /**
+   * Ships what is pending as the last part; after this the file takes no more data. Returns the bytes added to
+   * memory by it (a builder's trailer).
+   */
+  seal (): number {
+    if (this.#sealed) return 0
     this.#sealed = true
+    const before = this.#memory()
+    if (this.#builder !== undefined) {
+      for (const piece of this.#builder.finish(this.bytes)) this.#write(piece)
+      this.#builder = undefined
+    }
     if (this.#pendingBytes > 0 || this.#partNumber === 0) this.#shipPart()
+    return this.#memory() - before
   }
 
   /** Resolves once every part is stored; rejects with the first part's error. */
@@ -99,17 +122,31 @@ export class OpenFile {
 
   /** Forgets pending bytes (the partition was dropped); returns how many. */
   discardPending (): number {
-    const n = this.#pendingBytes
+    const n = this.pendingBytes
     this.#pending = []
     this.#pendingBytes = 0
+    this.#builder = undefined
     this.#sealed = true
     return n
+  }
+
+  #write (data: Buffer): void {
+    this.#pending.push(data)
+    this.#pendingBytes += data.length
+    this.#hash.update(data)
+    this.bytes += data.length
+  }
+
+  /** Everything this file has put in memory and not yet released: held, pending and shipped bytes. */
+  #memory (): number {
+    return this.pendingBytes + this.#shipped
   }
 
   #shipPart (): void {
     const body = this.#pending.length === 1 ? this.#pending[0] as Buffer : Buffer.concat(this.#pending, this.#pendingBytes)
     this.#pending = []
     this.#pendingBytes = 0
+    this.#shipped += body.length
     const partNumber = ++this.#partNumber
     this.#uploadId ??= this.#uploader.createUpload(this.key, this.epoch)
     const uploadId = this.#uploadId

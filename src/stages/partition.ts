@@ -14,6 +14,8 @@ export interface PartitionOptions extends StageStreamOptions {
   timezone?: string
   /** Names of the fields the parser extracts (parser.fields) that the template may use as `{name}`. */
   fields?: readonly string[]
+  /** Sees every parsed batch before it is routed (the service's metrics count bad records and event times). */
+  onParsed?: (batch: ParsedBatch) => void
 }
 
 /** Error output lives under this top-level directory: `_errors/{topic}/{rendered}`. */
@@ -29,6 +31,7 @@ export function partitionStage (options: PartitionOptions = {}): PartitionStage 
 }
 
 export class PartitionStage extends Transform {
+  readonly #onParsed: ((batch: ParsedBatch) => void) | undefined
   readonly #template: PathTemplate
   readonly #zone: ZoneOffsets | null
   readonly #templateIsEmpty: boolean
@@ -37,6 +40,7 @@ export class PartitionStage extends Transform {
   constructor (options: PartitionOptions = {}) {
     const hwm = stageHighWaterMark(options, 'partition')
     super({ objectMode: true, highWaterMark: hwm })
+    this.#onParsed = options.onParsed
     const template = options.template ?? DEFAULT_TEMPLATE
     const timezone = options.timezone ?? 'UTC'
     this.#template = compileTemplate(template, 'partition.template', options.fields ?? [])
@@ -49,6 +53,7 @@ export class PartitionStage extends Transform {
       callback(null, item)
       return
     }
+    this.#onParsed?.(item)
     callback(null, this.#route(item))
   }
 

@@ -490,6 +490,7 @@ class Verifier {
     for (const root of [joinKey(this.#prefix, topic) + '/', joinKey(this.#prefix, '_errors', topic) + '/']) {
       this.#progress('objects', `${topic}: listing objects under ${root}`)
       for await (const { key, size } of this.#o.store.list(root)) {
+        if (key.endsWith('/_SUCCESS')) continue // the finalizer's markers (src/finalizer/markers.ts), not data
         listed.set(key, size)
         if (Date.now() - this.#lastProgressAt >= PROGRESS_INTERVAL_MS) this.#progress('objects', `${topic}: ${listed.size} objects listed`)
       }

@@ -49,6 +49,7 @@ describe('validateConfig defaults', () => {
         groupId: 'g',
         clientId: 'sediment',
         topics: ['events'],
+        topicRefreshSeconds: 60,
         autoOffsetReset: 'earliest',
         sessionTimeoutMs: 30000,
         heartbeatIntervalMs: 3000,
@@ -70,7 +71,8 @@ describe('validateConfig defaults', () => {
       },
       sink: { type: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30000 },
       generation: 1,
-      log: { level: 'info' }
+      log: { level: 'info' },
+      metrics: { enabled: true, host: '127.0.0.1', port: 9464, lagIntervalSeconds: 15, readyzUploadFailureSeconds: 60 }
     })
   })
 
@@ -218,8 +220,8 @@ describe('validateConfig invalid values name their path', () => {
     ['upload.uploadOnShutdown', 'yes', /must be true or false, got "yes"/],
     ['output.compressionLevel', 0, /between 1 and 9, got 0/],
     ['output.compressionLevel', 10, /between 1 and 9, got 10/],
-    ['output.compression', 'zstd', /must be one of "gzip", "none", got "zstd"/],
-    ['output.format', 'parquet', /must be one of "jsonl"/],
+    ['output.compression', 'lz4', /must be one of "gzip", "zstd", "snappy", "none", got "lz4"/],
+    ['output.format', 'avro', /must be one of "jsonl", "csv", "raw", "parquet"/],
     ['parser.type', 'xml', /must be one of "json", "kafka-timestamp"/],
     ['parser.timestampField', 'meta..ts', /dotted path/],
     ['parser.timestampField', '', /non-empty string/],
@@ -353,9 +355,11 @@ describe('partition.template', () => {
   })
 
   test('rejects unknown tokens and stray braces', () => {
-    rejects(withValue('partition.template', 'dt={YYYY}-{M}'), 'partition.template', /unknown token \{M\}; allowed: \{YYYY\} \{MM\} \{DD\} \{HH\} \{mm\} \{topic\}/)
+    rejects(withValue('partition.template', 'dt={YYYY}-{M}'), 'partition.template', /unknown token \{M\}; allowed: \{YYYY\} \{MM\} \{DD\} \{HH\} \{mm\} \{mm:N\} \{topic\} \{offset:N\}/)
     rejects(withValue('partition.template', '{yyyy}'), 'partition.template', /unknown token \{yyyy\}/)
-    rejects(withValue('partition.template', '{field}'), 'partition.template', /unknown token/)
+    // A field token needs the field declared in parser.fields.
+    rejects(withValue('partition.template', '{field}'), 'partition.template', /unknown token \{field\}/)
+    rejects(withValue('partition.template', '{mm:7}'), 'partition.template', /N dividing 60/)
     rejects(withValue('partition.template', 'dt={YYYY'), 'partition.template', /unbalanced brace/)
     rejects(withValue('partition.template', 'dt=YYYY}'), 'partition.template', /unbalanced brace/)
   })
@@ -418,6 +422,7 @@ describe('applyEnvOverrides', () => {
       SEDIMENT_SINK_SECRET_ACCESS_KEY: 'SECRET',
       SEDIMENT_SINK_SESSION_TOKEN: 'TOKEN',
       SEDIMENT_LOG_LEVEL: 'debug',
+      SEDIMENT_METRICS_HOST: '0.0.0.0',
       AWS_ACCESS_KEY_ID: 'ignored here: the AWS SDK reads it'
     })
     const config = validateConfig(out)
@@ -429,6 +434,7 @@ describe('applyEnvOverrides', () => {
     assert.equal(config.sink.prefix, 'env/prefix')
     assert.deepEqual(config.sink.credentials, { accessKeyId: 'AKID', secretAccessKey: 'SECRET', sessionToken: 'TOKEN' })
     assert.equal(config.log.level, 'debug')
+    assert.equal(config.metrics.host, '0.0.0.0')
   })
 
   test('creates missing sections, so a file may leave them to the environment', () => {
@@ -466,7 +472,7 @@ describe('applyEnvOverrides', () => {
 
   test('envOverrides lists every variable with its config path', () => {
     assert.deepEqual(Object.keys(envOverrides).sort(), [
-      'SEDIMENT_KAFKA_BROKERS', 'SEDIMENT_KAFKA_GROUP_ID', 'SEDIMENT_LOG_LEVEL', 'SEDIMENT_SINK_ACCESS_KEY_ID',
+      'SEDIMENT_KAFKA_BROKERS', 'SEDIMENT_KAFKA_GROUP_ID', 'SEDIMENT_LOG_LEVEL', 'SEDIMENT_METRICS_HOST', 'SEDIMENT_SINK_ACCESS_KEY_ID',
       'SEDIMENT_SINK_BUCKET', 'SEDIMENT_SINK_ENDPOINT', 'SEDIMENT_SINK_PREFIX', 'SEDIMENT_SINK_REGION',
       'SEDIMENT_SINK_SECRET_ACCESS_KEY', 'SEDIMENT_SINK_SESSION_TOKEN'
     ])

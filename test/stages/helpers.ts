@@ -1,4 +1,4 @@
-import { Readable, Writable, type Transform } from 'node:stream'
+import { Readable, Writable, type Duplex } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { KafkaRecord, PipelineItem, RecordBatch } from '../../src/types.js'
 
@@ -22,7 +22,7 @@ export function recordBatch (records: KafkaRecord[], topic = 'events', partition
 }
 
 /** Runs items through the stages with stream/promises pipeline and collects what comes out. */
-export async function run (items: PipelineItem[], ...stages: Transform[]): Promise<PipelineItem[]> {
+export async function run (items: PipelineItem[], ...stages: Duplex[]): Promise<PipelineItem[]> {
   const out: PipelineItem[] = []
   const sink = new Writable({
     objectMode: true,

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { gunzipSync } from 'node:zlib'
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { Kafka, logLevel } from 'kafkajs'
+import { createLogger } from '../src/logger.js'
+import { validateConfig } from '../src/config/options.js'
+import { ConfigError } from '../src/errors.js'
+import { produce, sampleMessages } from '../src/demo/sample-data.js'
+import { runService } from '../src/service.js'
+import type { CommitEvent } from '../src/sinks/commit-protocol.js'
+import { BUCKET, allCommitted, serviceConfig, startStack, waitFor, type Stack } from './helpers/e2e.js'
+
+async function objects (stack: Stack, prefix: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>()
+  let token: string | undefined
+  do {
+    const page = await stack.s3Client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }))
+    for (const o of page.Contents ?? []) {
+      const body = await stack.s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: o.Key }))
+      out.set(o.Key as string, Buffer.from(await (body.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray()))
+    }
+    token = page.IsTruncated === true ? page.NextContinuationToken : undefined
+  } while (token !== undefined)
+  return out
+}
+
+test('topicOverrides: per-topic parser, template, format and cut size in one process, each topic exactly once', { timeout: 120_000 }, async (t) => {
+  const stack = await startStack(t)
+  await stack.kafka.createTopic('events', 2)
+  await stack.kafka.createTopic('texts', 2)
+  const events = sampleMessages({ topic: 'events', partitions: 2, count: 1_000, hours: 3, badPerKind: 0, timestampField: 'ts' })
+  await produce(stack.kafka.bootstrap, 'events', events)
+  // Plain text lines whose event time is the Kafka timestamp: two days.
+  const day0 = Date.UTC(2026, 10, 20, 12)
+  const producer = new Kafka({ clientId: 'overrides-test', brokers: stack.kafka.bootstrap, logLevel: logLevel.NOTHING }).producer()
+  await producer.connect()
+  const texts = Array.from({ length: 600 }, (_, i) => ({ partition: i % 2, value: `line ${i} of plain text`, timestamp: String(day0 + (i < 300 ? 0 : 86_400_000)) }))
+  await producer.send({ topic: 'texts', acks: -1, messages: texts })
+  await producer.disconnect()
+
+  const raw = serviceConfig(stack, 'unused', 'overrides', { log: { level: 'warn' } })
+  ;(raw.kafka as Record<string, unknown>).topics = ['events', 'texts']
+  raw.topicOverrides = [{
+    topics: ['texts'],
+    parser: { type: 'kafka-timestamp' },
+    partition: { template: 'day={YYYY}{MM}{DD}' },
+    output: { format: 'raw', compression: 'none' },
+    upload: { maxFileBytes: 4096 }
+  }]
+  const config = validateConfig(raw)
+  const commits: CommitEvent[] = []
+  const controller = new AbortController()
+  const service = runService(config, {
+    logger: createLogger({ level: 'warn' }),
+    signal: controller.signal,
+    onPipeline: ({ sink }) => { sink.events.on('commit', (e: CommitEvent) => commits.push(e)) }
+  })
+  try {
+    await waitFor('both topics committed', 60_000, async () =>
+      await allCommitted(stack, 'overrides', 'events') && await allCommitted(stack, 'overrides', 'texts'), 300)
+  } finally {
+    controller.abort()
+    await service
+  }
+
+  const all = await objects(stack, 'logs/')
+  const data = [...all].filter(([k]) => !k.startsWith('logs/_sediment/'))
+  // events: the top-level JSON parser, default dt/hr template, JSON lines + gzip
+  const ids = new Map<string, string[]>()
+  for (const [key, body] of data.filter(([k]) => k.startsWith('logs/events/'))) {
+    assert.match(key, /^logs\/events\/dt=\d{4}-\d\d-\d\d\/hr=\d\d\/[^/]+\.jsonl\.gz$/)
+    for (const line of gunzipSync(body).toString().split('\n').filter(l => l !== '')) {
+      const id = String((JSON.parse(line) as { id: string }).id)
+      ids.set(id, [...(ids.get(id) ?? []), key.slice(5, key.lastIndexOf('/'))])
+    }
+  }
+  for (const m of events) assert.deepEqual(ids.get(m.id as string), [m.dir], `${m.id as string} once in ${m.dir as string}`)
+  assert.equal(ids.size, events.length)
+  // texts: the override: Kafka timestamps, its own template, raw lines, small cuts
+  const lines = new Map<string, string[]>()
+  for (const [key, body] of data.filter(([k]) => k.startsWith('logs/texts/'))) {
+    assert.match(key, /^logs\/texts\/day=2026112[01]\/[^/]+\.txt$/)
+    for (const line of body.toString().split('\n').filter(l => l !== '')) lines.set(line, [...(lines.get(line) ?? []), key.split('/')[2] as string])
+  }
+  texts.forEach((m, i) => { assert.deepEqual(lines.get(m.value), [i < 300 ? 'day=20261120' : 'day=20261121'], m.value) })
+  assert.equal(lines.size, texts.length)
+  // the override's cut size applies to its topic only
+  const textCuts = commits.filter(c => c.topic === 'texts' && c.reason === 'size').length
+  const eventCuts = commits.filter(c => c.topic === 'events' && c.reason === 'size').length
+  assert.ok(textCuts >= 2, `texts cut by size (${textCuts})`)
+  assert.equal(eventCuts, 0, 'events keep the top-level 256 KiB cut size')
+})
+
+test('topicOverrides: validated like the top level, with the override path in messages', () => {
+  const base = { kafka: { brokers: ['localhost:9092'], groupId: 'g', topics: ['a'] }, sink: { type: 'file', directory: '/tmp/x' } }
+  const rejects = (overrides: unknown, path: RegExp): void => {
+    assert.throws(() => validateConfig({ ...base, topicOverrides: overrides }), (err: unknown) => err instanceof ConfigError && path.test(err.path), JSON.stringify(overrides))
+  }
+  rejects([{ parser: { type: 'kafka-timestamp' } }], /^topicOverrides\[0\]$/)
+  rejects([{ topics: ['a'], topicPattern: 'a' }], /^topicOverrides\[0\]$/)
+  rejects([{ topics: ['a'], partition: { template: '{nope}' } }], /^topicOverrides\[0\]\.partition\.template$/)
+  rejects([{ topics: ['a'], output: { format: 'csv' } }], /^topicOverrides\[0\]\.output\.columns$/)
+  rejects([{ topics: ['a'], upload: { partSizeBytes: 6000000 } }], /^topicOverrides\[0\]\.upload\.partSizeBytes$/)
+  rejects([{ topics: ['a'] }, { topicPattern: '(' }], /^topicOverrides\[1\]\.topicPattern$/)
+  const ok = validateConfig({ ...base, output: { format: 'jsonl', compression: 'zstd' }, topicOverrides: [{ topicPattern: '^raw\\.', output: { compression: 'none' }, upload: { maxFileAgeSeconds: 60 } }] })
+  const o = ok.topicOverrides?.[0]
+  assert.equal(o?.output.format, 'jsonl', 'keys not given are inherited')
+  assert.equal(o?.output.compression, 'none')
+  assert.equal(o?.upload.maxFileAgeSeconds, 60)
+  assert.equal(o?.parser.type, 'json')
+  assert.equal(validateConfig(base).topicOverrides, undefined)
+})
