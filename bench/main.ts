@@ -404,27 +404,7 @@ async function runStagesScenario (s: StagesScenario, ctx: Context): Promise<Scen
     await once(out, 'finish')
     for (let attempt = 1; attempt <= options.repeat; attempt++) {
       const tag = options.repeat > 1 ? ` #${attempt}` : ''
-      const base = await withInfraCpu({}, async () => {
-        const sh = await runPipeline([['gzip', '-6']], { input: file, timeoutMs: options.timeoutMs })
-        const gz = Number(sh.stdout.trim())
-        const rec: RunRecord = {
-          pipeline: 'gzip-file',
-          attempt,
-          ok: sh.exitCode === 0 && !sh.timedOut,
-          messages,
-          inputBytes: bytes,
-          elapsedMs: Math.round(sh.elapsedMs),
-          msgsPerSec: messages / (sh.elapsedMs / 1000),
-          mbPerSec: bytes / 1e6 / (sh.elapsedMs / 1000),
-          peakRssMB: sh.peakRssBytes === null ? null : sh.peakRssBytes / 1e6,
-          cpuSeconds: sh.cpuSeconds,
-          bytesWritten: gz,
-          encodedBytes: bytes + messages,
-          compressionRatio: gz > 0 ? (bytes + messages) / gz : 0
-        }
-        if (!rec.ok) rec.error = sh.timedOut ? 'timed out' : `exit ${String(sh.exitCode)}: ${sh.stderr.trim()}`
-        return rec
-      })
+      const base = await withInfraCpu({}, async () => await fileBaseline('gzip-file', ['gzip', '-6'], file, messages, bytes, attempt, options.timeoutMs))
       record.runs.push(base)
       progress.line(`${s.name}/gzip${tag}`, describe(base))
 
@@ -436,24 +416,7 @@ async function runStagesScenario (s: StagesScenario, ctx: Context): Promise<Scen
 
       for (const variant of s.variants ?? []) {
         if (variant.output.compression === 'zstd' && ctx.zstd) {
-          const sh = await runPipeline([['zstd', '-3', '-q', '-c']], { input: file, timeoutMs: options.timeoutMs })
-          const out = Number(sh.stdout.trim())
-          const z: RunRecord = {
-            pipeline: 'zstd-file',
-            attempt,
-            ok: sh.exitCode === 0 && !sh.timedOut,
-            messages,
-            inputBytes: bytes,
-            elapsedMs: Math.round(sh.elapsedMs),
-            msgsPerSec: messages / (sh.elapsedMs / 1000),
-            mbPerSec: bytes / 1e6 / (sh.elapsedMs / 1000),
-            peakRssMB: sh.peakRssBytes === null ? null : sh.peakRssBytes / 1e6,
-            cpuSeconds: sh.cpuSeconds,
-            bytesWritten: out,
-            encodedBytes: bytes + messages,
-            compressionRatio: out > 0 ? (bytes + messages) / out : 0
-          }
-          if (!z.ok) z.error = sh.timedOut ? 'timed out' : `exit ${String(sh.exitCode)}: ${sh.stderr.trim()}`
+          const z = await withInfraCpu({}, async () => await fileBaseline('zstd-file', ['zstd', '-3', '-q', '-c'], file, messages, bytes, attempt, options.timeoutMs))
           record.runs.push(z)
           progress.line(`${s.name}/zstd${tag}`, describe(z))
         }
@@ -468,6 +431,29 @@ async function runStagesScenario (s: StagesScenario, ctx: Context): Promise<Scen
     await rm(dir, { recursive: true, force: true })
   }
   return record
+}
+
+/** A one-core shell compressor over the JSON lines in `file` (the stages-only baselines). */
+async function fileBaseline (pipeline: 'gzip-file' | 'zstd-file', command: string[], file: string, messages: number, bytes: number, attempt: number, timeoutMs: number): Promise<RunRecord> {
+  const sh = await runPipeline([command], { input: file, timeoutMs })
+  const out = Number(sh.stdout.trim())
+  const rec: RunRecord = {
+    pipeline,
+    attempt,
+    ok: sh.exitCode === 0 && !sh.timedOut,
+    messages,
+    inputBytes: bytes,
+    elapsedMs: Math.round(sh.elapsedMs),
+    msgsPerSec: messages / (sh.elapsedMs / 1000),
+    mbPerSec: bytes / 1e6 / (sh.elapsedMs / 1000),
+    peakRssMB: sh.peakRssBytes === null ? null : sh.peakRssBytes / 1e6,
+    cpuSeconds: sh.cpuSeconds,
+    bytesWritten: out,
+    encodedBytes: bytes + messages,
+    compressionRatio: out > 0 ? (bytes + messages) / out : 0
+  }
+  if (!rec.ok) rec.error = sh.timedOut ? 'timed out' : `exit ${String(sh.exitCode)}: ${sh.stderr.trim()}`
+  return rec
 }
 
 async function runCutScenario (s: CutScenario, ctx: Context): Promise<ScenarioRecord> {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { Kafka, logLevel } from 'kafkajs'
 import { decompress as zstdDecompress } from 'zstd-napi'
 import { validateConfig } from '../src/config/options.js'
@@ -12,7 +11,7 @@ import { createLogger } from '../src/logger.js'
 import { runService } from '../src/service.js'
 import { HAS_LINE_BREAK } from '../src/stages/formats/raw.js'
 import { openDuck, sqlString, type Duck } from './helpers/duckdb.js'
-import { BUCKET, allCommitted, serviceConfig, startStack, waitFor, type Stack } from './helpers/e2e.js'
+import { allCommitted, downloadData, serviceConfig, startStack, waitFor, type Stack } from './helpers/e2e.js'
 
 /**
  * Every output format and codec through the real service, the librdkafka mock cluster and s3rver: each
@@ -150,26 +149,6 @@ async function filesUnder (dir: string, ext: string): Promise<string[]> {
   return out.sort()
 }
 
-/** Copies every object under `prefix/` (except the protocol's own) to `root`, keeping the key as the path. */
-async function download (stack: Stack, prefix: string, root: string): Promise<string[]> {
-  const keys: string[] = []
-  let token: string | undefined
-  do {
-    const page = await stack.s3Client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/`, ContinuationToken: token }))
-    for (const o of page.Contents ?? []) {
-      const key = o.Key as string
-      if (key.startsWith(`${prefix}/_sediment/`)) continue
-      const body = await stack.s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
-      const file = join(root, key.slice(prefix.length + 1))
-      await mkdir(dirname(file), { recursive: true })
-      await writeFile(file, Buffer.from(await (body.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray()))
-      keys.push(key)
-    }
-    token = page.IsTruncated === true ? page.NextContinuationToken : undefined
-  } while (token !== undefined)
-  return keys
-}
-
 /** Error records (JSON lines with the stream codec), read with the codec libraries. */
 async function readErrors (root: string): Promise<Array<Record<string, unknown>>> {
   const out: Array<Record<string, unknown>> = []
@@ -224,7 +203,7 @@ test('every output format and codec: each record exactly once in its dt/hr direc
     const topic = `f-${combo.name}`
     const list = produced.get(combo.name) as SampleMessage[]
     const root = join(stack.dir, combo.name)
-    const keys = await download(stack, combo.name, root)
+    const keys = await downloadData(stack, combo.name, root)
     const newlineRaw = combo.output.format === 'raw' && combo.output.framing !== 'length-prefixed'
     const expectedGood = list.filter(m => m.id !== undefined && !(newlineRaw && m.id.startsWith('lb-')))
 

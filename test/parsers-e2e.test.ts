@@ -11,7 +11,6 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { test } from 'node:test'
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { encode as msgpackEncode } from '@msgpack/msgpack'
 import avro from 'avsc'
 import protobuf from 'protobufjs'
@@ -20,7 +19,7 @@ import { loadConfig } from '../src/config/load.js'
 import { validateConfig } from '../src/config/options.js'
 import { createLogger } from '../src/logger.js'
 import { runService } from '../src/service.js'
-import { BUCKET, allCommitted, serviceConfig, startStack, waitFor, writeConfig, type Stack } from './helpers/e2e.js'
+import { allCommitted, dataObjects, serviceConfig, startStack, waitFor, writeConfig, type Stack } from './helpers/e2e.js'
 
 const BASE = Date.UTC(2024, 2, 10, 5, 0) // 2024-03-10T05:00Z; Europe/Berlin is UTC+1 that day
 const HOUR = 3_600_000
@@ -157,25 +156,16 @@ interface Landed {
 
 async function readLanded (stack: Stack, prefix: string, topic: string, idOf: (line: string) => string): Promise<Landed> {
   const landed: Landed = { good: new Map(), errors: 0, objects: 0 }
-  let token: string | undefined
-  do {
-    const page = await stack.s3Client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/`, ContinuationToken: token }))
-    for (const o of page.Contents ?? []) {
-      const key = o.Key as string
-      if (key.startsWith(`${prefix}/_sediment/`)) continue
-      landed.objects++
-      const body = await stack.s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
-      const raw = Buffer.from(await (body.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray())
-      const lines = (key.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8').split('\n').filter(l => l !== '')
-      if (key.startsWith(`${prefix}/_errors/`)) { landed.errors += lines.length; continue }
-      const dir = key.slice(`${prefix}/${topic}/`.length, key.lastIndexOf('/'))
-      for (const line of lines) {
-        const id = idOf(line)
-        landed.good.set(id, [...(landed.good.get(id) ?? []), dir])
-      }
+  for (const { key, body: raw } of await dataObjects(stack, prefix)) {
+    landed.objects++
+    const lines = (key.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8').split('\n').filter(l => l !== '')
+    if (key.startsWith(`${prefix}/_errors/`)) { landed.errors += lines.length; continue }
+    const dir = key.slice(`${prefix}/${topic}/`.length, key.lastIndexOf('/'))
+    for (const line of lines) {
+      const id = idOf(line)
+      landed.good.set(id, [...(landed.good.get(id) ?? []), dir])
     }
-    token = page.IsTruncated === true ? page.NextContinuationToken : undefined
-  } while (token !== undefined)
+  }
   return landed
 }
 

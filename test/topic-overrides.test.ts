@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { Kafka, logLevel } from 'kafkajs'
 import { createLogger } from '../src/logger.js'
 import { validateConfig } from '../src/config/options.js'
@@ -9,21 +8,7 @@ import { ConfigError } from '../src/errors.js'
 import { produce, sampleMessages } from '../src/demo/sample-data.js'
 import { runService } from '../src/service.js'
 import type { CommitEvent } from '../src/sinks/commit-protocol.js'
-import { BUCKET, allCommitted, serviceConfig, startStack, waitFor, type Stack } from './helpers/e2e.js'
-
-async function objects (stack: Stack, prefix: string): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>()
-  let token: string | undefined
-  do {
-    const page = await stack.s3Client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }))
-    for (const o of page.Contents ?? []) {
-      const body = await stack.s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: o.Key }))
-      out.set(o.Key as string, Buffer.from(await (body.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray()))
-    }
-    token = page.IsTruncated === true ? page.NextContinuationToken : undefined
-  } while (token !== undefined)
-  return out
-}
+import { allCommitted, dataObjects, serviceConfig, startStack, waitFor } from './helpers/e2e.js'
 
 test('topicOverrides: per-topic parser, template, format and cut size in one process, each topic exactly once', { timeout: 120_000 }, async (t) => {
   const stack = await startStack(t)
@@ -64,8 +49,7 @@ test('topicOverrides: per-topic parser, template, format and cut size in one pro
     await service
   }
 
-  const all = await objects(stack, 'logs/')
-  const data = [...all].filter(([k]) => !k.startsWith('logs/_sediment/'))
+  const data = (await dataObjects(stack, 'logs')).map(o => [o.key, o.body] as const)
   // events: the top-level JSON parser, default dt/hr template, JSON lines + gzip
   const ids = new Map<string, string[]>()
   for (const [key, body] of data.filter(([k]) => k.startsWith('logs/events/'))) {

@@ -3,9 +3,9 @@
  * process, and an independent reading of what landed in the bucket.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'node:test'
@@ -133,36 +133,55 @@ export interface Output {
   objects: string[]
 }
 
-/** Reads every data object under the prefix (not the protocol's own `_sediment/` objects) and indexes records. */
-export async function readOutput (stack: Stack, prefix: string): Promise<Output> {
-  const out: Output = { good: new Map(), bad: new Map(), badRecords: [], objects: [] }
+/** Every data object under `prefix/` with its bytes (not the protocol's own `_sediment/` objects), in key order. */
+export async function dataObjects (stack: Stack, prefix: string): Promise<Array<{ key: string, body: Buffer }>> {
+  const out: Array<{ key: string, body: Buffer }> = []
   let token: string | undefined
   do {
     const page = await stack.s3Client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/`, ContinuationToken: token }))
     for (const o of page.Contents ?? []) {
       const key = o.Key as string
       if (key.startsWith(`${prefix}/_sediment/`)) continue
-      out.objects.push(key)
-      const body = await stack.s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
-      const raw = Buffer.from(await (body.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray())
-      const text = (key.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8')
-      const dir = key.slice(prefix.length + 1, key.lastIndexOf('/'))
-      for (const line of text.split('\n')) {
-        if (line === '') continue
-        const rec = JSON.parse(line) as Record<string, unknown>
-        if (dir.startsWith('_errors/')) {
-          out.badRecords.push(rec)
-          const bytes = typeof rec.valueBase64 === 'string' ? Buffer.from(rec.valueBase64, 'base64') : Buffer.from(String(rec.value))
-          const k = bytes.toString('base64')
-          out.bad.set(k, (out.bad.get(k) ?? 0) + 1)
-        } else {
-          const id = String(rec.id)
-          out.good.set(id, [...(out.good.get(id) ?? []), dir])
-        }
-      }
+      const object = await stack.s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
+      out.push({ key, body: Buffer.from(await (object.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray()) })
     }
     token = page.IsTruncated === true ? page.NextContinuationToken : undefined
   } while (token !== undefined)
+  return out
+}
+
+/** Writes the data objects under `prefix/` into `root` (a key's path below the prefix becomes its path below root), for readers like DuckDB; returns the keys. */
+export async function downloadData (stack: Stack, prefix: string, root: string): Promise<string[]> {
+  const objects = await dataObjects(stack, prefix)
+  for (const { key, body } of objects) {
+    const file = join(root, ...key.slice(prefix.length + 1).split('/'))
+    await mkdir(dirname(file), { recursive: true })
+    await writeFile(file, body)
+  }
+  return objects.map(o => o.key)
+}
+
+/** Reads every data object under the prefix (not the protocol's own `_sediment/` objects) and indexes records. */
+export async function readOutput (stack: Stack, prefix: string): Promise<Output> {
+  const out: Output = { good: new Map(), bad: new Map(), badRecords: [], objects: [] }
+  for (const { key, body: raw } of await dataObjects(stack, prefix)) {
+    out.objects.push(key)
+    const text = (key.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8')
+    const dir = key.slice(prefix.length + 1, key.lastIndexOf('/'))
+    for (const line of text.split('\n')) {
+      if (line === '') continue
+      const rec = JSON.parse(line) as Record<string, unknown>
+      if (dir.startsWith('_errors/')) {
+        out.badRecords.push(rec)
+        const bytes = typeof rec.valueBase64 === 'string' ? Buffer.from(rec.valueBase64, 'base64') : Buffer.from(String(rec.value))
+        const k = bytes.toString('base64')
+        out.bad.set(k, (out.bad.get(k) ?? 0) + 1)
+      } else {
+        const id = String(rec.id)
+        out.good.set(id, [...(out.good.get(id) ?? []), dir])
+      }
+    }
+  }
   return out
 }
 

@@ -3,36 +3,14 @@
  * partitioning (`dt=…/hr=…` directories become columns), gives exactly the expected count per dt/hr.
  */
 import assert from 'node:assert/strict'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { test } from 'node:test'
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { validateConfig } from '../../src/config/options.js'
 import { produce, sampleMessages } from '../../src/demo/sample-data.js'
 import { createLogger } from '../../src/logger.js'
 import { runService } from '../../src/service.js'
-import { BUCKET, allCommitted, serviceConfig, startStack, waitFor, type Stack } from '../helpers/e2e.js'
-
-/** Copies every object under `prefix/` (except the protocol's `_sediment/`) to `dir`, keeping the keys as paths. */
-async function download (stack: Stack, prefix: string, dir: string): Promise<number> {
-  let count = 0
-  let token: string | undefined
-  do {
-    const page = await stack.s3Client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/`, ContinuationToken: token }))
-    for (const o of page.Contents ?? []) {
-      const key = o.Key as string
-      if (key.startsWith(`${prefix}/_sediment/`)) continue
-      const body = await stack.s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
-      const file = join(dir, ...key.split('/'))
-      await mkdir(dirname(file), { recursive: true })
-      await writeFile(file, await (body.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray())
-      count++
-    }
-    token = page.IsTruncated === true ? page.NextContinuationToken : undefined
-  } while (token !== undefined)
-  return count
-}
+import { allCommitted, downloadData, serviceConfig, startStack, waitFor } from '../helpers/e2e.js'
 
 test('DuckDB reads the output with hive partitioning and counts exactly the produced records per dt/hr', { timeout: 60_000 }, async (t) => {
   const stack = await startStack(t)
@@ -50,7 +28,7 @@ test('DuckDB reads the output with hive partitioning and counts exactly the prod
   controller.abort()
   await service
 
-  const objects = await download(stack, 'logs', stack.dir)
+  const objects = (await downloadData(stack, 'logs', join(stack.dir, 'logs'))).length
   assert.ok(objects > 6, `objects downloaded: ${objects}`)
 
   const expected = new Map<string, number>()

@@ -65,6 +65,36 @@ export function hasLineBreak (value: Buffer): boolean {
   return value.indexOf(10) !== -1 || value.indexOf(13) !== -1
 }
 
+/** A tombstone or an empty value becomes an error record and `false` is returned (parsers of documents). */
+export function hasBytes (value: Buffer | null, record: KafkaRecord, partition: number, out: ParseOutput): value is Buffer {
+  if (value === null) {
+    out.bad.push(badRecord(record, partition, Reasons.TOMBSTONE, value))
+    return false
+  }
+  if (value.length === 0) {
+    out.bad.push(badRecord(record, partition, Reasons.EMPTY, value))
+    return false
+  }
+  return true
+}
+
+/**
+ * For the parsers that write opaque text as it is (kafka-timestamp, header, regex): a tombstone, or a value with a
+ * line break, becomes an error record and `false` is returned. Output is line-framed and such bytes cannot be
+ * repaired without changing the payload; CR counts too, because many line readers split on it.
+ */
+export function isWritableText (value: Buffer | null, record: KafkaRecord, partition: number, out: ParseOutput): value is Buffer {
+  if (value === null) {
+    out.bad.push(badRecord(record, partition, Reasons.TOMBSTONE, value))
+    return false
+  }
+  if (hasLineBreak(value)) {
+    out.bad.push(badRecord(record, partition, Reasons.LINE_BREAK, value))
+    return false
+  }
+  return true
+}
+
 /**
  * The output is JSON lines, so a record may not contain a line break. Inside valid JSON a raw CR or LF can only
  * be insignificant whitespace between tokens (JSON strings cannot hold raw control characters), so pretty-printed

@@ -1,7 +1,7 @@
 import { HeaderEncodings, type HeaderEncoding } from '../../config/types.js'
 import { ConfigError } from '../../errors.js'
 import { MAX_DATE_MS } from '../calendar.js'
-import { Reasons, badRecord, hasLineBreak, type ValueParser } from './common.js'
+import { badRecord, isWritableText, type ValueParser } from './common.js'
 import type { EventTime } from './event-time.js'
 import { compileHeaderFields, type FieldSpec } from './fields.js'
 
@@ -29,14 +29,7 @@ export function headerParser (options: HeaderParserOptions): ValueParser {
   const headerFields = compileHeaderFields(options.fields ?? [])
   const missingReason = `missing timestamp header "${name}"`
   return (value, record, partition, out) => {
-    if (value === null) {
-      out.bad.push(badRecord(record, partition, Reasons.TOMBSTONE, value))
-      return
-    }
-    if (hasLineBreak(value)) {
-      out.bad.push(badRecord(record, partition, Reasons.LINE_BREAK, value))
-      return
-    }
+    if (!isWritableText(value, record, partition, out)) return
     const header = record.headers[name]
     let ms: number | string
     if (header === undefined || header.length === 0) {

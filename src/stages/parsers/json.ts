@@ -3,7 +3,7 @@ import type { BadRecord, KafkaRecord, ParsedRecord } from '../../types.js'
 import { MISSING, compileFieldPath } from '../field-path.js'
 import { JsonFieldScanner, ScanResult, ValueKind, numberAt } from '../json-scan.js'
 import { toEpochMillis } from '../timestamp.js'
-import { Reasons, badRecord, kindOf, lineBreaksToSpaces, shortMessage, type ParseOutput, type ValueParser } from './common.js'
+import { Reasons, badRecord, hasBytes, kindOf, lineBreaksToSpaces, shortMessage, type ParseOutput, type ValueParser } from './common.js'
 import type { EventTime } from './event-time.js'
 import { compileDocFields, type FieldSpec } from './fields.js'
 
@@ -110,14 +110,7 @@ function jsonParseParser (options: JsonParserOptions): ValueParser {
   const docFields = compileDocFields(options.fields ?? [])
   const missingReason = missingFieldReason(field)
   return (value, record, partition, out) => {
-    if (value === null) {
-      out.bad.push(badRecord(record, partition, Reasons.TOMBSTONE, value))
-      return
-    }
-    if (value.length === 0) {
-      out.bad.push(badRecord(record, partition, Reasons.EMPTY, value))
-      return
-    }
+    if (!hasBytes(value, record, partition, out)) return
     // Invalid sequences decode to U+FFFD, so the (native) isUtf8 check is only needed when the text has one.
     const text = value.toString()
     if (text.indexOf('\uFFFD') !== -1 && !isUtf8(value)) {

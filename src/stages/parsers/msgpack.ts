@@ -1,5 +1,5 @@
 import { Decoder } from '@msgpack/msgpack'
-import { Reasons, badRecord, shortMessage, type ValueParser } from './common.js'
+import { badRecord, hasBytes, shortMessage, type ValueParser } from './common.js'
 import { decodedRecordSink, type DecodedOptions } from './decoded.js'
 
 /**
@@ -12,14 +12,7 @@ export function msgpackParser (options: DecodedOptions): ValueParser {
   const decoder = new Decoder({ useBigInt64: true })
   const sink = decodedRecordSink(options, 'MessagePack')
   return (value, record, partition, out) => {
-    if (value === null) {
-      out.bad.push(badRecord(record, partition, Reasons.TOMBSTONE, value))
-      return
-    }
-    if (value.length === 0) {
-      out.bad.push(badRecord(record, partition, Reasons.EMPTY, value))
-      return
-    }
+    if (!hasBytes(value, record, partition, out)) return
     let decoded: unknown
     try {
       decoded = decoder.decode(value)

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import { ConfigError } from '../../errors.js'
 import type { ParsedRecord } from '../../types.js'
-import { Reasons, badRecord, hasLineBreak, type ValueParser } from './common.js'
+import { Reasons, badRecord, isWritableText, type ValueParser } from './common.js'
 import type { EventTime } from './event-time.js'
 import { compileDocFields, type FieldSpec } from './fields.js'
 
@@ -54,14 +54,7 @@ export function regexParser (options: RegexParserOptions): ValueParser {
   const noMatch = `no match for parser.regex.pattern /${options.pattern.length > 60 ? `${options.pattern.slice(0, 60)}…` : options.pattern}/`
   const missingReason = `timestamp group "${group}" did not match`
   return (value, record, partition, out) => {
-    if (value === null) {
-      out.bad.push(badRecord(record, partition, Reasons.TOMBSTONE, value))
-      return
-    }
-    if (hasLineBreak(value)) {
-      out.bad.push(badRecord(record, partition, Reasons.LINE_BREAK, value))
-      return
-    }
+    if (!isWritableText(value, record, partition, out)) return
     const text = value.toString()
     if (text.indexOf('\uFFFD') !== -1 && !isUtf8(value)) {
       out.bad.push(badRecord(record, partition, Reasons.INVALID_UTF8, value))
