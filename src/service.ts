@@ -92,7 +92,9 @@ export async function runService (config: SedimentConfig, options: ServiceOption
 /** parse → partition → encode for one set of settings (the top-level ones, or a topic override's). */
 async function stagesFor (settings: Pick<SedimentConfig, 'parser' | 'partition' | 'output'>, options: ServiceOptions, ops: Operations): Promise<Transform[]> {
   // Loaded before joining the group: a missing .proto file or a broken custom module fails here, not mid-stream.
-  const parse = parseStage({ ...settings.parser, logger: options.logger, signal: options.signal })
+  // Length-prefixed raw output holds any bytes; every other output is line-framed.
+  const keepLineBreaks = settings.output.format === 'raw' && settings.output.framing === 'length-prefixed'
+  const parse = parseStage({ ...settings.parser, keepLineBreaks, logger: options.logger, signal: options.signal })
   await parse.init()
   return [
     parse,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
+import { decompress as zstdDecompress } from 'zstd-napi'
 import { Kafka, logLevel } from 'kafkajs'
 import { createLogger } from '../src/logger.js'
 import { validateConfig } from '../src/config/options.js'
@@ -10,10 +11,11 @@ import { runService } from '../src/service.js'
 import type { CommitEvent } from '../src/sinks/commit-protocol.js'
 import { allCommitted, dataObjects, serviceConfig, startStack, waitFor } from './helpers/e2e.js'
 
-test('topicOverrides: per-topic parser, template, format and cut size in one process, each topic exactly once', { timeout: 120_000 }, async (t) => {
+test('topicOverrides: per-topic parser, template, format and cut size in one process (and Secor\'s offset layout), each topic exactly once', { timeout: 120_000 }, async (t) => {
   const stack = await startStack(t)
   await stack.kafka.createTopic('events', 2)
   await stack.kafka.createTopic('texts', 2)
+  await stack.kafka.createTopic('backup', 1)
   const events = sampleMessages({ topic: 'events', partitions: 2, count: 1_000, hours: 3, badPerKind: 0, timestampField: 'ts' })
   await produce(stack.kafka.bootstrap, 'events', events)
   // Plain text lines whose event time is the Kafka timestamp: two days.
@@ -22,11 +24,19 @@ test('topicOverrides: per-topic parser, template, format and cut size in one pro
   await producer.connect()
   const texts = Array.from({ length: 600 }, (_, i) => ({ partition: i % 2, value: `line ${i} of plain text`, timestamp: String(day0 + (i < 300 ? 0 : 86_400_000)) }))
   await producer.send({ topic: 'texts', acks: -1, messages: texts })
+  // Opaque bytes, line breaks included, kept in offset buckets of 100 (no timestamp needed).
+  const backup = Array.from({ length: 250 }, (_, i) => ({ partition: 0, value: Buffer.from(`blob ${i}\n\u0000${'x'.repeat(i % 7)}`) }))
+  await producer.send({ topic: 'backup', acks: -1, messages: backup })
   await producer.disconnect()
 
   const raw = serviceConfig(stack, 'unused', 'overrides', { log: { level: 'warn' } })
-  ;(raw.kafka as Record<string, unknown>).topics = ['events', 'texts']
+  ;(raw.kafka as Record<string, unknown>).topics = ['events', 'texts', 'backup']
   raw.topicOverrides = [{
+    topics: ['backup'],
+    parser: { type: 'kafka-timestamp' },
+    partition: { template: 'offset={offset:100}' },
+    output: { format: 'raw', framing: 'length-prefixed', compression: 'zstd' }
+  }, {
     topics: ['texts'],
     parser: { type: 'kafka-timestamp' },
     partition: { template: 'day={YYYY}{MM}{DD}' },
@@ -43,7 +53,8 @@ test('topicOverrides: per-topic parser, template, format and cut size in one pro
   })
   try {
     await waitFor('both topics committed', 60_000, async () =>
-      await allCommitted(stack, 'overrides', 'events') && await allCommitted(stack, 'overrides', 'texts'), 300)
+      await allCommitted(stack, 'overrides', 'events') && await allCommitted(stack, 'overrides', 'texts') &&
+      await allCommitted(stack, 'overrides', 'backup'), 300)
   } finally {
     controller.abort()
     await service
@@ -69,6 +80,23 @@ test('topicOverrides: per-topic parser, template, format and cut size in one pro
   }
   texts.forEach((m, i) => { assert.deepEqual(lines.get(m.value), [i < 300 ? 'day=20261120' : 'day=20261121'], m.value) })
   assert.equal(lines.size, texts.length)
+  // backup: offset buckets, length-prefixed raw bytes with zstd, every message once and byte for byte
+  const blobs = new Map<number, string[]>()
+  for (const [key, body] of data.filter(([k]) => k.startsWith('logs/backup/'))) {
+    const m = /^logs\/backup\/offset=(\d+)\/1_0_(\d{20})\.bin\.zst$/.exec(key)
+    assert.ok(m !== null, key)
+    const bucket = Number(m[1])
+    const plain = zstdDecompress(body)
+    for (let at = 0, offset = Number(m[2]); at < plain.length; offset++) {
+      const n = plain.readUInt32BE(at)
+      const value = plain.subarray(at + 4, at + 4 + n)
+      at += 4 + n
+      assert.equal(bucket, offset - (offset % 100), `offset ${offset} in bucket ${bucket}`)
+      blobs.set(offset, [...(blobs.get(offset) ?? []), value.toString('latin1')])
+    }
+  }
+  backup.forEach((m, i) => { assert.deepEqual(blobs.get(i), [m.value.toString('latin1')], `offset ${i}`) })
+  assert.equal(blobs.size, backup.length)
   // the override's cut size applies to its topic only
   const textCuts = commits.filter(c => c.topic === 'texts' && c.reason === 'size').length
   const eventCuts = commits.filter(c => c.topic === 'events' && c.reason === 'size').length

@@ -83,12 +83,12 @@ export function hasBytes (value: Buffer | null, record: KafkaRecord, partition: 
  * line break, becomes an error record and `false` is returned. Output is line-framed and such bytes cannot be
  * repaired without changing the payload; CR counts too, because many line readers split on it.
  */
-export function isWritableText (value: Buffer | null, record: KafkaRecord, partition: number, out: ParseOutput): value is Buffer {
+export function isWritableText (value: Buffer | null, record: KafkaRecord, partition: number, out: ParseOutput, keepLineBreaks = false): value is Buffer {
   if (value === null) {
     out.bad.push(badRecord(record, partition, Reasons.TOMBSTONE, value))
     return false
   }
-  if (hasLineBreak(value)) {
+  if (!keepLineBreaks && hasLineBreak(value)) {
     out.bad.push(badRecord(record, partition, Reasons.LINE_BREAK, value))
     return false
   }

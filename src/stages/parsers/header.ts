@@ -12,6 +12,8 @@ export interface HeaderParserOptions {
   encoding?: HeaderEncoding
   eventTime: EventTime
   fields?: readonly FieldSpec[]
+  /** See ParserOptions.keepLineBreaks. */
+  keepLineBreaks?: boolean
 }
 
 /**
@@ -20,6 +22,7 @@ export interface HeaderParserOptions {
  */
 export function headerParser (options: HeaderParserOptions): ValueParser {
   const { name, eventTime } = options
+  const keepLineBreaks = options.keepLineBreaks === true
   if (typeof name !== 'string' || name === '') throw new ConfigError('parser.header.name', 'is required for the header parser (the header holding the timestamp)')
   const encoding = options.encoding ?? 'text'
   if (!(HeaderEncodings as readonly string[]).includes(encoding)) {
@@ -29,7 +32,7 @@ export function headerParser (options: HeaderParserOptions): ValueParser {
   const headerFields = compileHeaderFields(options.fields ?? [])
   const missingReason = `missing timestamp header "${name}"`
   return (value, record, partition, out) => {
-    if (!isWritableText(value, record, partition, out)) return
+    if (!isWritableText(value, record, partition, out, keepLineBreaks)) return
     const header = record.headers[name]
     let ms: number | string
     if (header === undefined || header.length === 0) {

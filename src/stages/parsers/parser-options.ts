@@ -11,6 +11,12 @@ import type { ParserModule } from './custom-module-api.js'
 export interface ParserOptions {
   type: ParserType
   /**
+   * kafka-timestamp and header: accept values with line breaks, because the output frames records by length
+   * (raw output with length-prefixed framing). Default false: line-framed output cannot hold them, so such a
+   * value is an error record.
+   */
+  keepLineBreaks?: boolean
+  /**
    * Dotted path of the event-time field (json, msgpack, protobuf, avro), or the name of the regex group
    * holding it (regex). Default `timestamp` (the json parser requires it to be given explicitly in the stage).
    */

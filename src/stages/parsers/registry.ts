@@ -92,11 +92,11 @@ export function planParser (options: ParserOptions): ParserPlan {
       return syncPlan(jsonParser({ timestampField: field, eventTime, fields }))
     }
     case 'kafka-timestamp':
-      return syncPlan(kafkaTimestampParser(fields))
+      return syncPlan(kafkaTimestampParser(fields, options.keepLineBreaks === true))
     case 'header': {
       const header = options.header
       if (header === undefined) throw new ConfigError('parser.header', 'is required for the header parser: { name: <header holding the timestamp> }')
-      return syncPlan(headerParser({ name: header.name, ...(header.encoding !== undefined ? { encoding: header.encoding } : {}), eventTime, fields }))
+      return syncPlan(headerParser({ name: header.name, ...(header.encoding !== undefined ? { encoding: header.encoding } : {}), eventTime, fields, keepLineBreaks: options.keepLineBreaks === true }))
     }
     case 'regex': {
       const regex = options.regex
