@@ -103,12 +103,14 @@ async function stagesFor (settings: Pick<SedimentConfig, 'parser' | 'partition' 
   ]
 }
 
+/** A topic override with its topic test, built once per pipeline for both the stages and the sink's cut policy. */
+interface RoutedOverride { override: TopicOverride, matches: (topic: string) => boolean }
+
 /** The stages between source and sink: one chain, or with topicOverrides one chain per override plus the default. */
-async function middleStages (config: SedimentConfig, options: ServiceOptions, ops: Operations): Promise<Transform[]> {
-  const overrides = config.topicOverrides ?? []
+async function middleStages (config: SedimentConfig, overrides: RoutedOverride[], options: ServiceOptions, ops: Operations): Promise<Transform[]> {
   if (overrides.length === 0) return await stagesFor(config, options, ops)
   const routes: TopicRoute[] = []
-  for (const o of overrides) routes.push({ matches: topicMatcher(o), stages: await stagesFor(o, options, ops) })
+  for (const o of overrides) routes.push({ matches: o.matches, stages: await stagesFor(o.override, options, ops) })
   routes.push({ matches: () => true, stages: await stagesFor(config, options, ops) })
   return [new TopicRoutes(routes) as unknown as Transform]
 }
@@ -123,18 +125,17 @@ function topicMatcher (o: TopicOverride): (topic: string) => boolean {
 }
 
 /** The cut policy per topic (topicOverrides' upload sections); undefined without overrides. */
-function topicPolicy (config: SedimentConfig): ObjectSinkOptions['topicPolicy'] {
-  const overrides = config.topicOverrides ?? []
+function topicPolicy (overrides: RoutedOverride[]): ObjectSinkOptions['topicPolicy'] {
   if (overrides.length === 0) return undefined
-  const matchers = overrides.map(o => ({ matches: topicMatcher(o), upload: o.upload }))
   return {
-    policyFor: topic => matchers.find(m => m.matches(topic))?.upload,
-    minFileAgeSeconds: Math.min(...overrides.map(o => o.upload.maxFileAgeSeconds))
+    policyFor: topic => overrides.find(o => o.matches(topic))?.override.upload,
+    minFileAgeSeconds: Math.min(...overrides.map(o => o.override.upload.maxFileAgeSeconds))
   }
 }
 
 async function runPipeline (config: SedimentConfig, store: ObjectStore, options: ServiceOptions, ops: Operations): Promise<SinkStats> {
-  const middle = await middleStages(config, options, ops)
+  const overrides = (config.topicOverrides ?? []).map(override => ({ override, matches: topicMatcher(override) }))
+  const middle = await middleStages(config, overrides, options, ops)
   const k = config.kafka
   const source = new KafkaSource({
     brokers: k.brokers,
@@ -160,7 +161,7 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     generation: config.generation,
     maxFileBytes: config.upload.maxFileBytes,
     maxFileAgeSeconds: config.upload.maxFileAgeSeconds,
-    topicPolicy: topicPolicy(config),
+    topicPolicy: topicPolicy(overrides),
     partSizeBytes: config.upload.partSizeBytes,
     maxConcurrentParts: config.upload.maxConcurrentParts,
     maxBufferedBytes: config.upload.maxBufferedBytes,

@@ -6,8 +6,7 @@ import { openDuck, sqlString } from './helpers/duckdb.js'
 import {
   allCommitted, committedOffsets, downloadData, serviceConfig, spawnService, startStack, waitFor, writeConfig
 } from './helpers/e2e.js'
-
-const sum = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + Math.max(b, 0), 0)
+import { sumOffsets } from './helpers/chaos.js'
 
 // Parquet files are assembled by the sink (row groups, footer at the cut) instead of being concatenated chunks:
 // the same protocol must keep them exactly once through kills on both sides of the commit.
@@ -31,7 +30,7 @@ test('Parquet output: SIGKILL between upload and commit and between commit and c
     const exit = await run.exited
     outputs.push(run.output())
     assert.equal(exit.signal, 'SIGKILL', `killed at ${point}; output tail: ${run.output().slice(-2000)}`)
-    const committedNow = sum(await committedOffsets(stack, group, topic))
+    const committedNow = sumOffsets(await committedOffsets(stack, group, topic))
     t.diagnostic(`killed at ${point}: committed ${committedBefore} → ${committedNow}`)
     assert.ok(committedNow > committedBefore, `work happened before the kill at ${point}`)
     committedBefore = committedNow

@@ -5,6 +5,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import {
   BUCKET, allCommitted, committedOffsets, readOutput, serviceConfig, spawnService, startStack, verify, waitFor, writeConfig, type Stack
 } from './helpers/e2e.js'
+import { sumOffsets } from './helpers/chaos.js'
 
 async function * listKeys (stack: Stack, prefix: string): AsyncIterable<string> {
   let token: string | undefined
@@ -19,8 +20,6 @@ async function getText (stack: Stack, key: string): Promise<string> {
   const out = await stack.s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
   return await (out.Body as { transformToString: () => Promise<string> }).transformToString()
 }
-
-const sum = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + Math.max(b, 0), 0)
 
 test('SIGKILL mid-upload, between upload and commit, between commit and completion, and mid-batch: still exactly once', { timeout: 420_000 }, async (t) => {
   const stack = await startStack(t)
@@ -40,7 +39,7 @@ test('SIGKILL mid-upload, between upload and commit, between commit and completi
     { point: 'between upload and commit (intent written)', env: { SEDIMENT_CRASH_POINT: 'after-intent:12' } },
     { point: 'between commit and completion', env: { SEDIMENT_CRASH_POINT: 'after-commit:10' } }
   ]
-  let committedBefore = sum(await committedOffsets(stack, group, topic))
+  let committedBefore = sumOffsets(await committedOffsets(stack, group, topic))
   const outputs: string[] = []
   for (const crash of crashes) {
     const run = spawnService(t, config, crash.env)
@@ -48,7 +47,7 @@ test('SIGKILL mid-upload, between upload and commit, between commit and completi
     outputs.push(run.output())
     assert.equal(exit.signal, 'SIGKILL', `run killed at ${crash.point}; output tail: ${run.output().slice(-2000)}`)
     assert.match(run.output(), /crash point .* reached/)
-    const committedNow = sum(await committedOffsets(stack, group, topic))
+    const committedNow = sumOffsets(await committedOffsets(stack, group, topic))
     t.diagnostic(`killed ${crash.point}: committed ${committedBefore} → ${committedNow}`)
     assert.ok(committedNow > committedBefore || crash === crashes[0], `work happened before the kill at ${crash.point}`)
     committedBefore = committedNow
@@ -56,13 +55,13 @@ test('SIGKILL mid-upload, between upload and commit, between commit and completi
 
   // a kill from outside at an arbitrary moment while batches are in flight
   const run4 = spawnService(t, config)
-  await waitFor('progress after restart', 90_000, async () => sum(await committedOffsets(stack, group, topic)) > committedBefore + 2000, 250)
+  await waitFor('progress after restart', 90_000, async () => sumOffsets(await committedOffsets(stack, group, topic)) > committedBefore + 2000, 250)
   run4.child.kill('SIGKILL')
   await run4.exited
   outputs.push(run4.output())
   // the run after "between commit and completion" finished that cut for the dead owner
   assert.match(outputs[3] ?? '', /completing a cut committed by a previous owner/)
-  committedBefore = sum(await committedOffsets(stack, group, topic))
+  committedBefore = sumOffsets(await committedOffsets(stack, group, topic))
   t.diagnostic(`killed mid-batch from outside: committed ${committedBefore}`)
 
   // last run: until everything is committed, then a graceful stop

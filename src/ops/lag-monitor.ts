@@ -22,12 +22,12 @@
  * while no commit of the partition carries a watermark (none yet, or only error records committed so far —
  * the last watermark seen is reused for the latter).
  */
-import { Kafka, logLevel, type Admin, type KafkaConfig as KafkajsConfig } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { KafkaConfig } from '../config/types.js'
 import { errorMessage } from '../errors.js'
 import { decodeMetadata } from '../sinks/layout.js'
 import type { TopicPartition } from '../types.js'
+import { connectKafkaOffsets, type CommittedOffset, type KafkaOffsets, type Watermarks } from '../verify/kafka-offsets.js'
 import type { SedimentMetrics } from './metrics.js'
 
 export interface LagMonitorOptions {
@@ -48,8 +48,7 @@ const key = (topic: string, partition: number): string => `${topic}\u0000${parti
 export class LagMonitor {
   readonly #o: LagMonitorOptions
   readonly #log: Logger
-  readonly #admin: Admin
-  #connected = false
+  readonly #offsets: KafkaOffsets
   #owned = new Map<string, TopicPartition>()
   /** Bumped on every assignment change: a check that started before applies to the current set only. */
   #generation = 0
@@ -68,18 +67,9 @@ export class LagMonitor {
   constructor (options: LagMonitorOptions) {
     this.#o = options
     this.#log = options.logger.child({ component: 'lag' })
-    const k = options.kafka
-    const config: KafkajsConfig = {
-      clientId: `${k.clientId}-lag`,
-      brokers: [...k.brokers],
-      connectionTimeout: k.connectionTimeoutMs,
-      logLevel: logLevel.NOTHING, // failures are logged here, once per streak
-      // Short: the next check comes soon anyway, and stop() must not wait for a long retry.
-      retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 2 }
-    }
-    if (k.ssl) config.ssl = true
-    if (k.sasl !== undefined) config.sasl = { ...k.sasl } as never
-    this.#admin = new Kafka(config).admin()
+    // Failures are logged here, once per streak. Short retries: the next check comes soon anyway, and stop()
+    // must not wait for a long retry.
+    this.#offsets = connectKafkaOffsets(options.kafka, { purpose: 'lag', retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 2 } })
   }
 
   start (): void {
@@ -110,22 +100,15 @@ export class LagMonitor {
     const owned = [...this.#owned.values()]
     if (owned.length === 0) return []
     const topics = [...new Set(owned.map((p) => p.topic))]
-    let ends: Map<string, { high: number, low: number }>
-    let committed: Map<string, { offset: number | null, metadata: string | null }>
+    let ends: Map<string, Map<number, Watermarks>>
+    let committed: Map<string, Map<number, CommittedOffset>>
     try {
-      if (!this.#connected) {
-        await this.#admin.connect()
-        this.#connected = true
-      }
-      const [offsets, groupOffsets] = await Promise.all([
-        Promise.all(topics.map(async (topic) => ({ topic, partitions: await this.#admin.fetchTopicOffsets(topic) }))),
-        this.#admin.fetchOffsets({ groupId: this.#o.kafka.groupId, topics })
+      const [watermarks, groupOffsets] = await Promise.all([
+        Promise.all(topics.map(async (topic) => [topic, await this.#offsets.watermarks(topic)] as const)),
+        this.#offsets.committed(this.#o.kafka.groupId, topics)
       ])
-      ends = new Map(offsets.flatMap((t) => t.partitions.map((p) => [key(t.topic, p.partition), { high: Number(p.high), low: Number(p.low) }] as const)))
-      committed = new Map(groupOffsets.flatMap((t) => t.partitions.map((p) => {
-        const offset = Number(p.offset)
-        return [key(t.topic, p.partition), { offset: offset >= 0 ? offset : null, metadata: p.metadata ?? null }] as const
-      })))
+      ends = new Map(watermarks)
+      committed = groupOffsets
     } catch (err) {
       this.#o.metrics.lagCheckFailures.inc()
       if (!this.#failing && !this.#stopped) this.#log.warn({ err: errorMessage(err) }, 'cannot read offsets for the lag metrics; retrying every interval')
@@ -138,9 +121,9 @@ export class LagMonitor {
     const result: PartitionLag[] = []
     for (const tp of owned) {
       const k = key(tp.topic, tp.partition)
-      const end = ends.get(k)
+      const end = ends.get(tp.topic)?.get(tp.partition)
       if (end === undefined) continue
-      const c = committed.get(k) ?? { offset: null, metadata: null }
+      const c = committed.get(tp.topic)?.get(tp.partition) ?? { offset: null, metadata: null }
       const wm = decodeMetadata(c.metadata)?.wm
       if (wm !== undefined) this.#watermarks.set(k, wm)
       const offsets = Math.max(0, end.high - (c.offset ?? end.low))
@@ -164,7 +147,7 @@ export class LagMonitor {
     clearTimeout(this.#timer)
     // An in-flight check against an unreachable broker may take a while: do not hold the shutdown for it.
     await Promise.race([this.#running, new Promise((resolve) => setTimeout(resolve, 3000).unref())])
-    if (this.#connected) await this.#admin.disconnect().catch(() => {})
+    await this.#offsets.close()
   }
 
   #unreport (k: string, tp: TopicPartition): void {

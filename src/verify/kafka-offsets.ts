@@ -36,16 +36,20 @@ export interface KafkaOffsetsOptions {
    * verify would rather say "unreachable" and check the bucket alone.
    */
   timeoutMs?: number
+  /** Appended to the client id, so the broker's logs tell the users apart (default `verify`). */
+  purpose?: string
+  /** kafkajs' own retries of each request (default: 300 ms doubling to 3 s, 3 retries). */
+  retry?: { initialRetryTime: number, maxRetryTime: number, retries: number }
 }
 
 /** A kafkajs admin client for the config's brokers (ssl/sasl included). Connects on first use. */
-export function connectKafkaOffsets (config: KafkaConfig, options: KafkaOffsetsOptions = {}): KafkaOffsets {
+export function connectKafkaOffsets (config: Pick<KafkaConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'connectionTimeoutMs'>, options: KafkaOffsetsOptions = {}): KafkaOffsets {
   const settings: KafkajsConfig = {
-    clientId: `${config.clientId}-verify`,
+    clientId: `${config.clientId}-${options.purpose ?? 'verify'}`,
     brokers: [...config.brokers],
     connectionTimeout: config.connectionTimeoutMs,
     logLevel: logLevel.NOTHING,
-    retry: { initialRetryTime: 300, maxRetryTime: 3000, retries: 3 }
+    retry: { ...(options.retry ?? { initialRetryTime: 300, maxRetryTime: 3000, retries: 3 }) }
   }
   if (config.ssl) settings.ssl = true
   if (config.sasl !== undefined) settings.sasl = { ...config.sasl } as never
