@@ -1,14 +1,14 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { constants as zlibConstants } from 'node:zlib'
-import { batchBase, type BadRecord, type EncodedBatch, type EncodedGroup, type FileLayout, type OutputGroup, type PipelineItem, type RoutedBatch } from '../types.js'
+import { batchBase, type BadRecord, type EncodedBatch, type EncodedGroup, type FileLayout, type OutputGroup, type ParsedRecord, type PipelineItem, type RoutedBatch } from '../types.js'
 import { Compressions, OutputFormats, RawFramings, type Compression, type OutputConfig, type OutputFormat, type ParquetType, type RawFraming } from '../config/types.js'
 import { ConfigError } from '../errors.js'
 import { errorLine } from './error-record.js'
 import { ERRORS_DIR } from './partition.js'
 import { stageHighWaterMark, type StageStreamOptions } from './stream-options.js'
 import { chunkCompressor, type ChunkCodec, type ChunkCompressor } from './formats/codec.js'
-import { csvEncoder } from './formats/csv.js'
-import type { GroupEncoder, Rejected } from './formats/format.js'
+import { csvEncoder, unencodable } from './formats/csv.js'
+import type { EncodedRecords, GroupEncoder, Rejected } from './formats/format.js'
 import { frameLines, jsonLines, wrappedJsonLines } from './formats/jsonl.js'
 import { ParquetEncoder, errorCodecFor } from './formats/parquet-writer.js'
 import { rawEncoder } from './formats/raw.js'
@@ -91,6 +91,7 @@ interface Prepared {
 
 export class EncodeStage extends Transform {
   readonly #encoder: GroupEncoder
+  readonly #format: OutputFormat
   /** Compresses data chunks (null for formats that compress themselves). */
   readonly #compressor: ChunkCompressor | null
   /** The stream codec (gzip member, zstd frame or none): text and raw chunks, and error chunks of every format. */
@@ -167,6 +168,7 @@ export class EncodeStage extends Transform {
     this.#compressor = this.#encoder.assembled ? null : this.#chunkCompressor
     this.#extension = this.#encoder.assembled ? this.#encoder.extension : this.#encoder.extension + this.#chunkCompressor.extension
     this.#maxInFlight = maxInFlight
+    this.#format = format
   }
 
   /** Items accepted and not yet pushed (for tests and metrics); never more than maxInFlight. */
@@ -263,7 +265,7 @@ export class EncodeStage extends Transform {
     for (const group of batch.groups) if (group.errors && group.values.length > 0) errors.set(group.dir, group)
     for (const group of batch.groups) {
       if (group.values.length === 0 || group.errors) continue
-      const encoded = this.#encoder.encode(group, batch.partition)
+      const encoded = this.#encodeGroup(group, batch.partition)
       let offsets = group.offsets
       if (encoded.rejected.length > 0) {
         offsets = divert(group, encoded.rejected, batch.partition, errors)
@@ -285,6 +287,42 @@ export class EncodeStage extends Transform {
       prepared.push({ dir: group.dir, extension: this.#errorExtension, offsets: group.offsets, encodedBytes: lines.length, data: lines, compressor: this.#chunkCompressor })
     }
     return prepared
+  }
+
+  /**
+   * The group encoded by the format. Formats reject the records they cannot write; should one throw instead, the
+   * batch must not fail: the service would restart from the last commit and meet the same record again, forever,
+   * and the partition would never move. So the records that throw on their own are found (each encoded alone),
+   * rejected with the error as their reason, and the rest encoded together. Only reached when a format misses a
+   * case (so the probing, which may fix an inferred Parquet schema from a single record, costs nothing normally).
+   */
+  #encodeGroup (group: OutputGroup, partition: number): EncodedRecords {
+    try {
+      return this.#encoder.encode(group, partition)
+    } catch (err) {
+      const rejected: Rejected[] = []
+      const keep: number[] = []
+      for (let i = 0; i < group.values.length; i++) {
+        try {
+          this.#encoder.encode(subgroup(group, [i]), partition)
+          keep.push(i)
+        } catch (recordErr) {
+          rejected.push({ index: i, reason: unencodable(this.#format, recordErr) })
+        }
+      }
+      let encoded: EncodedRecords
+      try {
+        encoded = this.#encoder.encode(subgroup(group, keep), partition)
+      } catch {
+        // Each encodes alone but not together: none of them is written as data rather than failing the batch.
+        for (const index of keep) rejected.push({ index, reason: unencodable(this.#format, err) })
+        rejected.sort((a, b) => a.index - b.index)
+        return { data: Buffer.alloc(0), rejected }
+      }
+      for (const r of encoded.rejected) rejected.push({ index: keep[r.index] as number, reason: r.reason })
+      rejected.sort((a, b) => a.index - b.index)
+      return { ...encoded, rejected }
+    }
   }
 
   /** Compresses all groups of a batch concurrently (each gzip call is one thread-pool job). */
@@ -338,6 +376,19 @@ function divert (group: OutputGroup, rejected: Rejected[], partition: number, er
   pairs.sort((a, b) => a[0] - b[0])
   errors.set(dir, { dir, errors: true, offsets: pairs.map(p => p[0]), values: pairs.map(p => p[1]) })
   return group.offsets.filter((_, i) => !out.has(i))
+}
+
+/** The records of `group` at `indices` (ascending), as a group of their own. */
+function subgroup (group: OutputGroup, indices: number[]): OutputGroup {
+  const out: OutputGroup = {
+    dir: group.dir,
+    errors: group.errors,
+    offsets: indices.map(i => group.offsets[i] as number),
+    values: indices.map(i => group.values[i] as Buffer)
+  }
+  const records = group.records
+  if (records !== undefined) out.records = indices.map(i => records[i] as ParsedRecord)
+  return out
 }
 
 function hasRecords (batch: RoutedBatch): boolean {

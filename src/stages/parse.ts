@@ -4,7 +4,7 @@ import { ParserLimits, type TimestampBoundsConfig } from '../config/types.js'
 import { ConfigError } from '../errors.js'
 import { parseIso } from './timestamp.js'
 import { stageHighWaterMark, type StageStreamOptions } from './stream-options.js'
-import { Reasons, badRecord, isoForReason, type LoadedParser, type ParseOutput } from './parsers/common.js'
+import { Reasons, badRecord, isoForReason, shortMessage, type LoadedParser, type ParseOutput } from './parsers/common.js'
 import { planParser } from './parsers/registry.js'
 import type { ParserOptions } from './parsers/parser-options.js'
 
@@ -133,7 +133,20 @@ export class ParseStage extends Transform {
         continue
       }
       const n = good.length
-      parse(value, record, partition, out)
+      const nBad = bad.length
+      const nFiltered = out.filtered
+      try {
+        parse(value, record, partition, out)
+      } catch (err) {
+        // Parsers never throw by contract; one that does anyway must not fail the batch (the service would
+        // restart from the last commit and meet this record again, forever): whatever it left for this message
+        // is taken back and the message becomes one error record.
+        good.length = n
+        bad.length = nBad
+        out.filtered = nFiltered
+        bad.push(badRecord(record, partition, `${Reasons.PARSER_FAILED}: ${shortMessage(err)}`))
+        continue
+      }
       const end = good.length
       if (end === n) continue
       // Checked on the parsed records (rather than in each parser) so that every parser type shares one rule; a

@@ -1,7 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream'
-import { batchBase, type OutputGroup, type ParsedBatch, type ParsedRecord, type PipelineItem, type RoutedBatch } from '../types.js'
+import { batchBase, type BadRecord, type OutputGroup, type ParsedBatch, type ParsedRecord, type PipelineItem, type RoutedBatch } from '../types.js'
 import { MAX_DATE_MS } from './calendar.js'
 import { errorLine } from './error-record.js'
+import { shortMessage } from './parsers/common.js'
 import { DEFAULT_TEMPLATE, compileTemplate, type PathTemplate, type RecordValues } from './path-template.js'
 import { safeTopicSegment } from './topic-name.js'
 import { ZoneOffsets, isUtcZone } from './zone-offset.js'
@@ -66,11 +67,21 @@ export class PartitionStage extends Transform {
     let lastDir: string | undefined
     let group: OutputGroup | undefined
 
-    const { good, bad } = batch
+    const { good } = batch
+    let bad = batch.bad
     const goodDirs = dirs.good
+    // Good records that cannot be placed become error records (a throw here would fail the batch, and the
+    // service would meet the same record again after every restart).
+    let unplaced: BadRecord[] | undefined
     for (let i = 0; i < good.length; i++) {
-      const record = good[i]
-      const dir = goodDirs.dirAt(record.timestampMs, record)
+      const record = good[i] as ParsedRecord
+      let dir: string
+      try {
+        dir = goodDirs.dirAt(record.timestampMs, record)
+      } catch (err) {
+        ;(unplaced ??= []).push(unplacedRecord(record, batch.partition, err))
+        continue
+      }
       if (dir !== lastDir || group === undefined) {
         group = groupFor(byDir, groups, dir, false)
         lastDir = dir
@@ -79,10 +90,17 @@ export class PartitionStage extends Transform {
       group.values.push(record.value)
       ;(group.records as ParsedRecord[]).push(record)
     }
+    // Offset order within each error group (a stable sort: the records of one split message keep theirs).
+    if (unplaced !== undefined) bad = [...bad, ...unplaced].sort((a, b) => a.offset - b.offset)
     const errorDirs = dirs.errors
     for (let i = 0; i < bad.length; i++) {
-      const record = bad[i]
-      const dir = errorDirs.dirAt(record.timestamp, record)
+      const record = bad[i] as BadRecord
+      let dir: string
+      try {
+        dir = errorDirs.dirAt(record.timestamp, record)
+      } catch {
+        dir = errorDirs.base // an error record is never dropped: the topic's error directory without the template
+      }
       if (dir !== lastDir || group === undefined) {
         group = groupFor(byDir, groups, dir, true)
         lastDir = dir
@@ -109,6 +127,17 @@ export class PartitionStage extends Transform {
       this.#topics.set(topic, dirs)
     }
     return dirs
+  }
+}
+
+/** A good record the template could not place, as an error record with its original bytes. */
+function unplacedRecord (record: ParsedRecord, partition: number, err: unknown): BadRecord {
+  return {
+    offset: record.offset,
+    partition,
+    timestamp: record.kafka?.timestamp ?? record.timestampMs,
+    reason: `cannot be placed by partition.template: ${shortMessage(err)}`,
+    value: record.raw ?? record.value
   }
 }
 
@@ -152,6 +181,11 @@ class DirCache {
     this.#templateIsEmpty = templateIsEmpty
     this.#zone = zone
     this.#unitMs = template.unitMs
+  }
+
+  /** The directory without the rendered template. */
+  get base (): string {
+    return this.#base
   }
 
   dirAt (utcMs: number, record: RecordValues): string {

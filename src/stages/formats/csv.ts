@@ -2,6 +2,7 @@ import type { OutputGroup } from '../../types.js'
 import { MISSING, compileFieldPath, type FieldGetter } from '../field-path.js'
 import type { EncodedRecords, GroupEncoder, Rejected } from './format.js'
 import { kafkaMeta, recordDoc } from './kafka-meta.js'
+import { shortMessage } from '../parsers/common.js'
 
 export interface CsvOptions {
   /** Field paths, in column order. */
@@ -13,6 +14,14 @@ export interface CsvOptions {
 }
 
 export const NOT_AN_OBJECT = 'not a JSON object: cannot be written as columns'
+
+/**
+ * The reason of a record whose encoding threw (e.g. JSON.stringify of a value nested thousands deep exceeds the
+ * stack): such a record goes to the error output instead of failing its group, which would stop the partition.
+ */
+export function unencodable (format: string, err: unknown): string {
+  return `cannot be encoded as ${format}: ${shortMessage(err)}`
+}
 
 /**
  * Delimited text without a header: one line per record ('\n'-terminated), the configured fields in order.
@@ -46,13 +55,18 @@ export function csvEncoder (options: CsvOptions): GroupEncoder {
           continue
         }
         let line = ''
-        if (wrap) {
-          const m = kafkaMeta(record, offsets[i] as number, partition)
-          line = [m.offset, m.partition, cell(m.key), m.timestamp ?? '', cell(m.headersJson)].join(delimiter) + delimiter
-        }
-        for (let c = 0; c < getters.length; c++) {
-          if (c > 0) line += delimiter
-          line += cell((getters[c] as FieldGetter)(doc))
+        try {
+          if (wrap) {
+            const m = kafkaMeta(record, offsets[i] as number, partition)
+            line = [m.offset, m.partition, cell(m.key), m.timestamp ?? '', cell(m.headersJson)].join(delimiter) + delimiter
+          }
+          for (let c = 0; c < getters.length; c++) {
+            if (c > 0) line += delimiter
+            line += cell((getters[c] as FieldGetter)(doc))
+          }
+        } catch (err) {
+          rejected.push({ index: i, reason: unencodable('csv', err) })
+          continue
         }
         out += line + '\n'
       }

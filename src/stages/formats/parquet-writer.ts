@@ -1,10 +1,10 @@
 import { gzipSync } from 'node:zlib'
 import type { ParquetType } from '../../config/types.js'
-import type { EncodedGroup, FileBuilder, FileLayout, OutputGroup } from '../../types.js'
+import type { EncodedGroup, FileBuilder, FileLayout, OutputGroup, ParsedRecord } from '../../types.js'
 import { MISSING } from '../field-path.js'
 import { zstdSync, ZSTD_DEFAULT_LEVEL } from './codec.js'
 import type { EncodedRecords, GroupEncoder, Rejected } from './format.js'
-import { NOT_AN_OBJECT } from './csv.js'
+import { NOT_AN_OBJECT, unencodable } from './csv.js'
 import { kafkaMeta, recordDoc } from './kafka-meta.js'
 import { MISFIT, configuredSchema, fit, inferSchema, type ParquetColumn, type ParquetSchema, type Physical } from './parquet-schema.js'
 import { serializeThrift, snappyCompress, thrift } from './parquet-thrift.js'
@@ -22,6 +22,9 @@ import { serializeThrift, snappyCompress, thrift } from './parquet-thrift.js'
  *
  * Pages are Parquet v1 data pages; columns are all OPTIONAL and flat (see parquet-schema.ts).
  */
+
+/** A record's cells: column index, value, column index, value, ... */
+type RowCells = Array<number | string | boolean>
 
 export type PageCodec = 'snappy' | 'gzip' | 'zstd' | 'none'
 
@@ -123,48 +126,32 @@ export class ParquetEncoder implements GroupEncoder {
     if (docs.length === 0) return { data: Buffer.alloc(0), rejected }
     const schema = this.#schema(group.dir, docs)
     const columns = schema.columns
-    const n = docs.length
+    // Each record's cells are computed first and kept only when the whole record encodes: a record whose
+    // encoding throws (JSON.stringify of a value nested thousands deep) goes to the error output and leaves no
+    // partial row behind.
+    const rows: RowCells[] = []
+    let rowsRejected = false
+    for (let row = 0; row < docs.length; row++) {
+      const index = kept[row] as number
+      try {
+        rows.push(this.#cells(schema, docs[row] as Record<string, unknown>, records?.[index], offsets[index] as number, partition))
+      } catch (err) {
+        rejected.push({ index, reason: unencodable('parquet', err) })
+        rowsRejected = true
+      }
+    }
+    if (rowsRejected) rejected.sort((a, b) => a.index - b.index)
+    const n = rows.length
+    if (n === 0) return { data: Buffer.alloc(0), rejected }
     const defined = columns.map(() => new Uint8Array(n))
     const columnValues: Array<Array<string | number | boolean>> = columns.map(() => [])
-    const put = (c: number, row: number, value: string | number | boolean): void => {
-      (defined[c] as Uint8Array)[row] = 1;
-      (columnValues[c] as Array<string | number | boolean>).push(value)
-    }
-    const extraIndex = columns.length - 1
     for (let row = 0; row < n; row++) {
-      const doc = docs[row] as Record<string, unknown>
-      const index = kept[row] as number
-      let extra: Record<string, unknown> | undefined
-      let c = 0
-      if (schema.wrap) {
-        const m = kafkaMeta(records?.[index], offsets[index] as number, partition)
-        put(0, row, m.offset)
-        put(1, row, m.partition)
-        if (m.key !== null) put(2, row, m.key)
-        if (m.timestamp !== null) put(3, row, m.timestamp)
-        put(4, row, m.headersJson)
-        c = 5
+      const cells = rows[row] as RowCells
+      for (let k = 0; k < cells.length; k += 2) {
+        const c = cells[k] as number
+        ;(defined[c] as Uint8Array)[row] = 1
+        ;(columnValues[c] as Array<string | number | boolean>).push(cells[k + 1] as string | number | boolean)
       }
-      for (; c < extraIndex; c++) {
-        const column = columns[c] as ParquetColumn
-        const value = (column.get as (doc: object) => unknown)(doc)
-        if (value === MISSING || value === null || value === undefined) continue
-        const fitted = fit(column.type, value)
-        if (fitted === MISFIT) {
-          extra ??= Object.create(null) as Record<string, unknown>
-          extra[column.name] = value
-        } else {
-          put(c, row, fitted)
-        }
-      }
-      if (schema.inferred) {
-        for (const key of Object.keys(doc)) {
-          if (schema.names.has(key)) continue
-          extra ??= Object.create(null) as Record<string, unknown>
-          extra[key] = doc[key]
-        }
-      }
-      if (extra !== undefined) put(extraIndex, row, JSON.stringify(extra))
     }
 
     const pages: Buffer[] = []
@@ -222,6 +209,44 @@ export class ParquetEncoder implements GroupEncoder {
     }
     const encodedBytes = chunkColumns.reduce((sum, column) => sum + column.uncompressed, 0)
     return { data, rejected, encodedBytes, layout: new ParquetChunk(schema, this.#codec, this.#rowGroupBytes, n, chunkColumns) }
+  }
+
+  /** One record's cells as column index, value pairs in column order (absent and null cells left out). */
+  #cells (schema: ParquetSchema, doc: Record<string, unknown>, record: ParsedRecord | undefined, offset: number, partition: number): RowCells {
+    const columns = schema.columns
+    const extraIndex = columns.length - 1
+    const cells: RowCells = []
+    let extra: Record<string, unknown> | undefined
+    let c = 0
+    if (schema.wrap) {
+      const m = kafkaMeta(record, offset, partition)
+      cells.push(0, m.offset, 1, m.partition)
+      if (m.key !== null) cells.push(2, m.key)
+      if (m.timestamp !== null) cells.push(3, m.timestamp)
+      cells.push(4, m.headersJson)
+      c = 5
+    }
+    for (; c < extraIndex; c++) {
+      const column = columns[c] as ParquetColumn
+      const value = (column.get as (doc: object) => unknown)(doc)
+      if (value === MISSING || value === null || value === undefined) continue
+      const fitted = fit(column.type, value)
+      if (fitted === MISFIT) {
+        extra ??= Object.create(null) as Record<string, unknown>
+        extra[column.name] = value
+      } else {
+        cells.push(c, fitted)
+      }
+    }
+    if (schema.inferred) {
+      for (const key of Object.keys(doc)) {
+        if (schema.names.has(key)) continue
+        extra ??= Object.create(null) as Record<string, unknown>
+        extra[key] = doc[key]
+      }
+    }
+    if (extra !== undefined) cells.push(extraIndex, JSON.stringify(extra))
+    return cells
   }
 
   #schema (dir: string, docs: Array<Record<string, unknown>>): ParquetSchema {

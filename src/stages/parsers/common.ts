@@ -15,7 +15,9 @@ export const Reasons = {
   /** Followed by ` (<event time> > <limit> = now + <maxFutureSeconds>s)`. */
   TOO_FAR_IN_FUTURE: 'timestamp too far in the future',
   /** split: lines — a message holding only blank lines. */
-  NO_RECORDS: 'no records (only blank lines)'
+  NO_RECORDS: 'no records (only blank lines)',
+  /** Followed by `: <error message>`: the parser threw (a parser should turn every failure into a reason). */
+  PARSER_FAILED: 'parser failed'
 } as const
 
 /** Where a parser puts its results for one batch. */
