@@ -75,7 +75,7 @@ interface Output {
   options: EncodeOptions
 }
 
-const OUTPUTS: Output[] = ([
+const OUTPUT_OPTIONS: EncodeOptions[] = [
   { format: 'jsonl', compression: 'gzip' },
   { format: 'jsonl', compression: 'zstd', wrap: true },
   { format: 'jsonl', compression: 'none', wrap: true },
@@ -89,7 +89,8 @@ const OUTPUTS: Output[] = ([
   { format: 'parquet', compression: 'gzip', parquetSchema: { ts: 'timestamp', k: 'json', 'k.a': 'int64', n: 'double' } },
   { format: 'parquet', compression: 'zstd', wrap: true },
   { format: 'parquet', compression: 'none', parquetSchema: { k: 'string', n: 'int32', 'k.b': 'float', a: 'boolean' } }
-] satisfies EncodeOptions[]).map(options => ({ format: options.format, options }))
+]
+const OUTPUTS: Output[] = OUTPUT_OPTIONS.map(options => ({ format: options.format, options }))
 
 const decode = (data: Buffer, extension: string): Buffer =>
   extension.endsWith('.gz') ? gunzipSync(data) : extension.endsWith('.zst') ? zstdDecompress(data) : data
