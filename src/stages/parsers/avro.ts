@@ -93,14 +93,13 @@ function registryParser (options: AvroParserOptions): LoadedParser {
   const sink = decodedRecordSink(options, 'Avro', 'a record')
   return {
     prepare: records => {
-      let unknown: Set<number> | undefined
+      const ids = new Set<number>()
       for (let i = 0; i < records.length; i++) {
         const value = (records[i] as KafkaRecord).value
         if (value === null || value.length < WIRE_HEADER || value[0] !== 0) continue
-        const id = value.readInt32BE(1)
-        if (registry.get(id) === undefined) (unknown ??= new Set()).add(id)
+        ids.add(value.readInt32BE(1))
       }
-      return unknown === undefined ? undefined : registry.fetch(unknown)
+      return ids.size === 0 ? undefined : registry.prepare(ids)
     },
     parse: (value, record, partition, out) => {
       if (value === null) {

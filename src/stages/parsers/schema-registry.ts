@@ -4,12 +4,17 @@ import { ConfigError, errorMessage } from '../../errors.js'
 
 /**
  * A Confluent-compatible schema registry client for reading: `GET {url}/schemas/ids/{id}` →
- * `{"schema": "<schema JSON as a string>", "schemaType"?: "AVRO"}`. Every id is fetched once and cached for the
- * life of the parser (ids are immutable in a registry).
+ * `{"schema": "<schema JSON as a string>", "schemaType"?: "AVRO"}`. A schema, once fetched, is cached (ids are
+ * immutable in a registry).
+ *
+ * The cache is bounded (`maxSchemas`, least recently used forgotten first; a forgotten id is fetched again when it
+ * shows up), and never forgets an id of the batch being parsed.
  *
  * Failure policy:
  * - a definite answer about an id — 404 (no such id), a schema that is not Avro or does not compile — is cached
- *   as a reason: messages with that id become error records (their bytes kept), nothing is retried;
+ *   as a reason for `failureTtlMs` (default 60 s): messages with that id become error records (their bytes kept),
+ *   and the id is asked again after that (a 404 may be transient: a schema registered a moment ago, a registry
+ *   replica behind its leader);
  * - anything else — connection refused, timeout, 5xx, 429, 401/403, a response that is not the registry's JSON —
  *   is the registry being unavailable, not the message being bad: the fetch is retried with exponential backoff
  *   (0.25 s doubling to 30 s) for as long as it takes, and the batch waits (the pipeline backs up and the
@@ -27,7 +32,16 @@ export interface SchemaRegistryOptions<T> {
   /** First retry delay (default 250 ms); doubles up to maxRetryDelayMs (default 30 s). */
   retryDelayMs?: number
   maxRetryDelayMs?: number
+  /** Ids remembered, schemas and failures (default 1000); the least recently used is forgotten first. */
+  maxSchemas?: number
+  /** How long a definite failure (404, unusable schema) is remembered before the id is asked again (default 60 s). */
+  failureTtlMs?: number
+  /** Clock for failure expiry (default Date.now; tests inject one). */
+  now?: () => number
 }
+
+export const DEFAULT_MAX_SCHEMAS = 1000
+export const DEFAULT_FAILURE_TTL_MS = 60_000
 
 export class SchemaRegistry<T> {
   /** Without credentials, so it can be logged. */
@@ -39,8 +53,13 @@ export class SchemaRegistry<T> {
   readonly #timeoutMs: number
   readonly #retryDelayMs: number
   readonly #maxRetryDelayMs: number
-  /** id → compiled schema, or the reason it cannot be used. */
+  readonly #maxSchemas: number
+  readonly #failureTtlMs: number
+  readonly #now: () => number
+  /** id → compiled schema, or the reason it cannot be used; in order of last use (oldest first). */
   readonly #known = new Map<number, T | SchemaFailure>()
+  /** When each cached failure stops counting. */
+  readonly #failedUntil = new Map<number, number>()
   readonly #inFlight = new Map<number, Promise<void>>()
   /** HTTP requests made (tests check that ids are fetched once). */
   requests = 0
@@ -68,6 +87,15 @@ export class SchemaRegistry<T> {
     this.#timeoutMs = options.timeoutMs ?? 10_000
     this.#retryDelayMs = options.retryDelayMs ?? 250
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
+    this.#maxSchemas = options.maxSchemas ?? DEFAULT_MAX_SCHEMAS
+    if (!Number.isSafeInteger(this.#maxSchemas) || this.#maxSchemas < 1) throw new RangeError(`maxSchemas must be an integer >= 1, got ${String(options.maxSchemas)}`)
+    this.#failureTtlMs = options.failureTtlMs ?? DEFAULT_FAILURE_TTL_MS
+    this.#now = options.now ?? Date.now
+  }
+
+  /** Ids cached (schemas and failures). */
+  get size (): number {
+    return this.#known.size
   }
 
   /** The compiled schema, a SchemaFailure (definite), or undefined when not fetched yet. */
@@ -75,11 +103,38 @@ export class SchemaRegistry<T> {
     return this.#known.get(id)
   }
 
-  /** Fetches the ids not known yet (each once, also across concurrent calls). Rejects only when aborted. */
+  /**
+   * Makes `get` answer for every id of one batch: marks the cached ones as used, fetches those not cached or whose
+   * failure has expired (each once, also across concurrent calls), then forgets the least recently used ids beyond
+   * `maxSchemas` — never one of `ids`, so that the batch parsed next finds all of its own. Returns undefined when
+   * nothing has to be fetched; the promise rejects only when aborted.
+   */
+  prepare (ids: ReadonlySet<number>): Promise<void> | undefined {
+    let missing: number[] | undefined
+    const now = this.#now()
+    for (const id of ids) {
+      const known = this.#known.get(id)
+      if (known !== undefined && !(known instanceof SchemaFailure && now >= (this.#failedUntil.get(id) ?? 0))) {
+        this.#known.delete(id) // most recently used goes last
+        this.#known.set(id, known)
+      } else {
+        (missing ??= []).push(id)
+      }
+    }
+    if (missing === undefined) {
+      this.#evict(ids)
+      return undefined
+    }
+    return this.fetch(missing).then(() => { this.#evict(ids) })
+  }
+
+  /** Fetches the ids not cached yet or whose failure expired (each once, also across concurrent calls). Rejects only when aborted. */
   async fetch (ids: Iterable<number>): Promise<void> {
     const waits: Array<Promise<void>> = []
+    const now = this.#now()
     for (const id of ids) {
-      if (this.#known.has(id)) continue
+      const known = this.#known.get(id)
+      if (known !== undefined && !(known instanceof SchemaFailure && now >= (this.#failedUntil.get(id) ?? 0))) continue
       let wait = this.#inFlight.get(id)
       if (wait === undefined) {
         wait = this.#fetchWithRetry(id).finally(() => this.#inFlight.delete(id))
@@ -90,12 +145,26 @@ export class SchemaRegistry<T> {
     await Promise.all(waits)
   }
 
+  #evict (keep: ReadonlySet<number>): void {
+    if (this.#known.size <= this.#maxSchemas) return
+    for (const id of this.#known.keys()) {
+      if (this.#known.size <= this.#maxSchemas) break
+      if (keep.has(id)) continue
+      this.#known.delete(id)
+      this.#failedUntil.delete(id)
+    }
+  }
+
   async #fetchWithRetry (id: number): Promise<void> {
     let delay = this.#retryDelayMs
     for (let attempt = 1; ; attempt++) {
       this.#signal?.throwIfAborted()
       try {
-        this.#known.set(id, await this.#fetchOnce(id))
+        const answer = await this.#fetchOnce(id)
+        this.#known.delete(id) // (an expired failure) most recently used goes last
+        this.#known.set(id, answer)
+        if (answer instanceof SchemaFailure) this.#failedUntil.set(id, this.#now() + this.#failureTtlMs)
+        else this.#failedUntil.delete(id)
         return
       } catch (err) {
         if (this.#signal?.aborted === true) throw err
