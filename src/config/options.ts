@@ -16,6 +16,7 @@ import { parseIso } from '../stages/timestamp.js'
 import { planParser } from '../stages/parsers/registry.js'
 import { EXTRA_COLUMN, WRAP_COLUMNS } from '../stages/formats/names.js'
 import { compileTemplate, templateFieldNames } from '../stages/path-template.js'
+import { reservedTopicProblem } from '../stages/topic-name.js'
 import { finalizerTemplateProblem } from '../finalizer/periods.js'
 import {
   Compressions,
@@ -812,6 +813,8 @@ function topicList (value: unknown, path: string): string[] {
       throw new ConfigError(itemPath, `must be a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -), got ${describe(item)}`)
     }
     if (seen.has(topic)) throw new ConfigError(itemPath, `duplicate topic ${describe(topic)}`)
+    const reserved = reservedTopicProblem(topic)
+    if (reserved !== undefined) throw new ConfigError(itemPath, reserved)
     seen.add(topic)
     return topic
   })

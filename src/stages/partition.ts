@@ -4,7 +4,8 @@ import { MAX_DATE_MS } from './calendar.js'
 import { errorLine } from './error-record.js'
 import { shortMessage } from './parsers/common.js'
 import { DEFAULT_TEMPLATE, compileTemplate, type PathTemplate, type RecordValues } from './path-template.js'
-import { safeTopicSegment } from './topic-name.js'
+import { reservedTopicProblem, safeTopicSegment } from './topic-name.js'
+import { ConfigError } from '../errors.js'
 import { ZoneOffsets, isUtcZone } from './zone-offset.js'
 import { stageHighWaterMark, type StageStreamOptions } from './stream-options.js'
 
@@ -55,7 +56,14 @@ export class PartitionStage extends Transform {
       return
     }
     this.#onParsed?.(item)
-    callback(null, this.#route(item))
+    let routed: RoutedBatch
+    try {
+      routed = this.#route(item)
+    } catch (err) {
+      callback(err as Error)
+      return
+    }
+    callback(null, routed)
   }
 
   #route (batch: ParsedBatch): RoutedBatch {
@@ -119,6 +127,9 @@ export class PartitionStage extends Transform {
   #dirsFor (topic: string): TopicDirs {
     let dirs = this.#topics.get(topic)
     if (dirs === undefined) {
+      // Not a record's fault but the configuration's (a topicPattern matched it): no record of it is written.
+      const reserved = reservedTopicProblem(topic)
+      if (reserved !== undefined) throw new ConfigError('kafka.topicPattern', reserved)
       const segment = safeTopicSegment(topic)
       dirs = {
         good: new DirCache(segment, segment, this.#template, this.#templateIsEmpty, this.#zone),

@@ -202,3 +202,14 @@ test('parser fields as path segments: escaped, missing → Hive default partitio
   })
   assert.throws(() => partitionStage({ template: 'type={typo}', fields: ['type'] }), /unknown token \{typo\}.*\{type\}/)
 })
+
+test('a topic named _errors or _sediment is refused with a clear error: its directory would collide with the error output or Sediment\'s own objects', async () => {
+  for (const topic of ['_errors', '_sediment']) {
+    await assert.rejects(run([parsed([[0, 1_795_158_900_000]], [], topic)], partitionStage()), (err: unknown) =>
+      err instanceof ConfigError && err.path === 'kafka.topicPattern' && err.message.includes(`topic "${topic}" cannot be archived`))
+  }
+  // Names that merely resemble them are topics like any other.
+  for (const topic of ['_errors_', 'errors', '_sediment.x']) {
+    assert.deepEqual(Object.keys(layout(await route(parsed([[0, 1_795_158_900_000]], [], topic)))), [`${topic}/dt=2026-11-20/hr=07`])
+  }
+})
