@@ -25,6 +25,7 @@ import {
   OutputFormats,
   ParquetTypes,
   FallbackPolicies,
+  TimestampUnits,
   HeaderEncodings,
   ParserLimits,
   ParserTypes,
@@ -341,7 +342,7 @@ function saslConfig (raw: unknown, path: string): NonNullable<KafkaConfig['sasl'
 function parserConfig (raw: unknown): ParserConfig {
   const path = 'parser'
   const obj = section(raw, path, [
-    'type', 'timestampField', 'maxMessageBytes', 'timestampBounds', 'timestampFormat', 'timezone', 'fallback', 'fields',
+    'type', 'timestampField', 'maxMessageBytes', 'timestampBounds', 'timestampFormat', 'timestampUnit', 'timezone', 'fallback', 'fields',
     'split', 'module', 'header', 'regex', 'protobuf', 'avro'
   ])
   const d = defaults.parser
@@ -357,6 +358,7 @@ function parserConfig (raw: unknown): ParserConfig {
   }
   set('timestampFormat', optional(obj.timestampFormat, `${path}.timestampFormat`, nonEmptyString))
   set('timezone', optional(obj.timezone, `${path}.timezone`, timezone))
+  set('timestampUnit', optional(obj.timestampUnit, `${path}.timestampUnit`, oneOf(TimestampUnits)))
   set('fallback', optional(obj.fallback, `${path}.fallback`, (value, p) => {
     const f = section(value, p, ['policy', 'date'])
     const policy = required(f.policy, `${p}.policy`, oneOf(FallbackPolicies))

@@ -11,6 +11,13 @@ export type ParserType = (typeof ParserTypes)[number]
 export const FallbackPolicies = ['error', 'kafka-timestamp', 'fixed'] as const
 export type FallbackPolicy = (typeof FallbackPolicies)[number]
 
+/**
+ * Unit of numeric event times (numbers and digit strings). `auto` (default) reads it from the magnitude:
+ * < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds.
+ */
+export const TimestampUnits = ['auto', 's', 'ms', 'us', 'ns'] as const
+export type TimestampUnit = (typeof TimestampUnits)[number]
+
 /** `lines`: a message value holds newline-delimited records (text parsers only). */
 export const SplitModes = ['none', 'lines'] as const
 export type SplitMode = (typeof SplitModes)[number]
@@ -111,6 +118,8 @@ export interface ParserConfig {
   timestampFormat?: string
   /** IANA zone of zone-less timestampFormat times; default UTC. */
   timezone?: string
+  /** Unit of numeric timestamps; unset: auto (by magnitude, see TimestampUnits). */
+  timestampUnit?: TimestampUnit
   /** Unset: policy error. `date` (ISO-8601) only with policy fixed. */
   fallback?: { policy: FallbackPolicy, date?: string }
   /** Partition template token name → field path (regex: group name; kafka-timestamp/header: header name). */

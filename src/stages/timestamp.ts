@@ -1,10 +1,13 @@
+import type { TimestampUnit } from '../config/types.js'
 import { MAX_DATE_MS, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, daysFromCivil, daysInMonth } from './calendar.js'
 
 /**
  * Converts an event-time value found in a message to milliseconds since the epoch, or returns why it cannot.
  *
- * - numbers by magnitude: |v| < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds;
- *   fractions are allowed and the result is floored to a whole millisecond;
+ * - numbers in `unit`, by default (`auto`) by magnitude: |v| < 1e11 seconds, < 1e14 milliseconds, < 1e17
+ *   microseconds, else nanoseconds (so milliseconds after the year 5138 and microseconds before 1973 are misread:
+ *   set the unit when such values are expected); fractions are allowed and the result is floored to a whole
+ *   millisecond;
  * - strings of digits (optionally with a fraction) like numbers;
  * - ISO-8601 / RFC 3339 strings: `2026-11-20`, `2026-11-20T07:15`, `2026-11-20T07:15:00.123+05:30`, `...Z`;
  *   a date-time without an offset is taken as UTC (the only reproducible choice for a server-side tool);
@@ -15,11 +18,11 @@ import { MAX_DATE_MS, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, daysFromCivil, day
  * Returns a string (the reason) on failure rather than throwing or allocating a result object, because this runs
  * once per record in the hot path; callers test `typeof result === 'number'`.
  */
-export function toEpochMillis (value: unknown): number | string {
+export function toEpochMillis (value: unknown, unit: TimestampUnit = 'auto'): number | string {
   switch (typeof value) {
-    case 'number': return fromNumber(value)
-    case 'string': return fromString(value)
-    case 'bigint': return fromNumber(Number(value))
+    case 'number': return fromNumber(value, unit)
+    case 'string': return fromString(value, unit)
+    case 'bigint': return fromNumber(Number(value), unit)
     case 'boolean': return `boolean timestamp (${String(value)})`
     case 'undefined': return 'missing timestamp'
     default:
@@ -35,15 +38,22 @@ export function quoteForReason (s: string): string {
   return `"${s.length > QUOTE_MAX ? `${s.slice(0, QUOTE_MAX)}…` : s}"`
 }
 
-function fromNumber (v: number): number | string {
+/** A converter for one configured unit (`auto`: toEpochMillis itself, by magnitude). */
+export function epochMillisIn (unit: TimestampUnit): (value: unknown) => number | string {
+  return unit === 'auto' ? toEpochMillis : value => toEpochMillis(value, unit)
+}
+
+function fromNumber (v: number, unit: TimestampUnit): number | string {
   if (Number.isNaN(v)) return 'timestamp is NaN'
   if (!Number.isFinite(v)) return 'timestamp is not finite'
   if (v < 0) return 'negative timestamp'
   let ms: number
-  if (v < 1e11) ms = v * 1000
-  else if (v < 1e14) ms = v
-  else if (v < 1e17) ms = v / 1e3
-  else ms = v / 1e6
+  switch (unit === 'auto' ? v < 1e11 ? 's' : v < 1e14 ? 'ms' : v < 1e17 ? 'us' : 'ns' : unit) {
+    case 's': ms = v * 1000; break
+    case 'ms': ms = v; break
+    case 'us': ms = v / 1e3; break
+    default: ms = v / 1e6
+  }
   if (!Number.isInteger(ms)) {
     // Round to whole microseconds first so float noise (1.001 * 1000 = 1000.9999999999999) floors correctly.
     ms = Math.floor(Math.round(ms * 1000) / 1000)
@@ -64,7 +74,7 @@ function isDigit (c: number): boolean {
   return c >= C_0 && c <= C_9
 }
 
-function fromString (s: string): number | string {
+function fromString (s: string, unit: TimestampUnit): number | string {
   const n = s.length
   if (n === 0) return 'empty timestamp string'
   const negative = s.charCodeAt(0) === C_MINUS
@@ -73,7 +83,7 @@ function fromString (s: string): number | string {
   while (i < n && isDigit(s.charCodeAt(i))) i++
   const intDigits = i - start
   if (intDigits > 0 && (i === n || (s.charCodeAt(i) === C_DOT && allDigits(s, i + 1) && i + 1 < n))) {
-    return negative ? 'negative timestamp' : fromNumber(Number(s))
+    return negative ? 'negative timestamp' : fromNumber(Number(s), unit)
   }
   if (!negative && intDigits === 4 && s.charCodeAt(4) === C_MINUS) {
     const ms = parseIso(s)

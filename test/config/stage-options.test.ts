@@ -19,3 +19,12 @@ test('kafka.topics and topicOverrides refuse a topic named _errors or _sediment 
   rejects(config({}, { topicOverrides: [{ topics: ['_errors'], output: { format: 'jsonl' } }] }), 'topicOverrides[0].topics[0]', /cannot be archived/)
   assert.deepEqual((validateConfig(config({ topics: ['_errors_', 'errors'] })).kafka as { topics: string[] }).topics, ['_errors_', 'errors'])
 })
+
+test('parser.timestampUnit: auto, s, ms, us or ns; absent unless set', () => {
+  rejects(config({}, { parser: { type: 'json', timestampField: 'ts', timestampUnit: 'millis' } }), 'parser.timestampUnit', /must be one of/)
+  rejects(config({}, { parser: { type: 'json', timestampField: 'ts', timestampUnit: 1000 } }), 'parser.timestampUnit', /must be one of/)
+  for (const unit of ['auto', 's', 'ms', 'us', 'ns']) {
+    assert.equal(validateConfig(config({}, { parser: { type: 'json', timestampField: 'ts', timestampUnit: unit } })).parser.timestampUnit, unit)
+  }
+  assert.equal('timestampUnit' in validateConfig(config()).parser, false)
+})

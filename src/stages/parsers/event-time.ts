@@ -1,8 +1,8 @@
 import type { KafkaRecord } from '../../types.js'
-import { FallbackPolicies } from '../../config/types.js'
+import { FallbackPolicies, TimestampUnits } from '../../config/types.js'
 import { ConfigError } from '../../errors.js'
 import { MAX_DATE_MS } from '../calendar.js'
-import { parseIso, toEpochMillis } from '../timestamp.js'
+import { epochMillisIn, parseIso, toEpochMillis } from '../timestamp.js'
 import { compileDatePattern } from './date-pattern.js'
 import { kafkaTimestamp } from './common.js'
 import type { ParserOptions } from './parser-options.js'
@@ -14,19 +14,24 @@ export type TimestampConverter = (raw: unknown) => number | string
 export type Fallback = (record: KafkaRecord) => number | string
 
 export interface EventTime {
-  /** Numbers by magnitude; strings by `timestampFormat` when set, else digits or ISO-8601 (toEpochMillis). */
+  /** Numbers in parser.timestampUnit (default by magnitude); strings by `timestampFormat` when set, else digits or ISO-8601 (toEpochMillis). */
   convert: TimestampConverter
   /** null for policy `error` (the parser then words its own "missing ..." reason). */
   fallback: Fallback | null
 }
 
 /** Compiles the timestamp options shared by all parsers; ConfigErrors name their `parser.*` path. */
-export function compileEventTime (options: Pick<ParserOptions, 'timestampFormat' | 'timezone' | 'fallback'>): EventTime {
-  let convert: TimestampConverter = toEpochMillis
+export function compileEventTime (options: Pick<ParserOptions, 'timestampFormat' | 'timezone' | 'fallback' | 'timestampUnit'>): EventTime {
+  const unit = options.timestampUnit ?? 'auto'
+  if (!(TimestampUnits as readonly string[]).includes(unit)) {
+    throw new ConfigError('parser.timestampUnit', `must be one of ${TimestampUnits.map(u => `"${u}"`).join(', ')}, got ${JSON.stringify(unit)}`)
+  }
+  const numeric = epochMillisIn(unit)
+  let convert: TimestampConverter = numeric
   if (options.timestampFormat !== undefined) {
     const pattern = compileDatePattern(options.timestampFormat, options.timezone ?? 'UTC')
-    // Only strings follow the pattern: numbers keep their by-magnitude meaning.
-    convert = raw => typeof raw === 'string' ? pattern.parse(raw) : toEpochMillis(raw)
+    // Only strings follow the pattern: numbers keep their unit (by default by magnitude).
+    convert = raw => typeof raw === 'string' ? pattern.parse(raw) : numeric(raw)
   } else if (options.timezone !== undefined) {
     // Validated even when unused, so a typo does not wait for the day someone adds a pattern.
     compileDatePattern('yyyy-MM-dd', options.timezone)
@@ -58,7 +63,7 @@ function compileFallback (fallback: ParserOptions['fallback']): Fallback | null 
  * `seconds` (and optional `nanos`), the shape of google.protobuf.Timestamp after rendering.
  */
 export function docTimestamp (convert: TimestampConverter, raw: unknown): number | string {
-  if (raw instanceof Date) return toEpochMillis(raw.getTime())
+  if (raw instanceof Date) return toEpochMillis(raw.getTime(), 'ms')
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.hasOwn(raw, 'seconds')) {
     const { seconds, nanos } = raw as { seconds: unknown, nanos?: unknown }
     const s = typeof seconds === 'string' ? Number(seconds) : seconds

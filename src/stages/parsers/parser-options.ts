@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { FallbackPolicy, HeaderEncoding, ParserType, SplitMode } from '../../config/types.js'
+import type { FallbackPolicy, HeaderEncoding, ParserType, SplitMode, TimestampUnit } from '../../config/types.js'
 import type { ParserModule } from './custom-module-api.js'
 
 /**
@@ -25,6 +25,11 @@ export interface ParserOptions {
   timestampFormat?: string
   /** IANA zone of zone-less `timestampFormat` times (default UTC). ISO-8601 strings without an offset stay UTC. */
   timezone?: string
+  /**
+   * Unit of numeric timestamps (numbers and digit strings): `s`, `ms`, `us`, `ns`, or `auto` (default) by magnitude
+   * (< 1e11 s, < 1e14 ms, < 1e17 µs, else ns; so ms after the year 5138, or µs before 1973, are misread).
+   */
+  timestampUnit?: TimestampUnit
   /** What to do when a message has no timestamp (field absent or null, header absent, group unmatched). */
   fallback?: { policy: FallbackPolicy, date?: string }
   /**

@@ -95,3 +95,19 @@ test('json: fields are extracted on both paths, identically', async () => {
     }
   }
 })
+
+test('json: parser.timestampUnit reads numeric timestamps in that unit (ms beyond 1e14 are not taken for µs)', async () => {
+  const y6000 = Date.UTC(6000, 0, 1)
+  const values = [`{"ts": ${y6000}}`, `{"ts": "${y6000}"}`, `{"ts": ${TS}}`, '{"ts": "2026-11-20T07:15:00Z"}']
+  const records = values.map((v, i) => msg(i, v))
+  const bounds = { maxFutureSeconds: 0 }
+  assert.deepEqual(times(await parseAll({ type: 'json', timestampField: 'ts', timestampBounds: bounds }, records)),
+    [[0, Math.floor(y6000 / 1000)], [1, Math.floor(y6000 / 1000)], [2, TS], [3, TS]], 'auto: by magnitude, as before')
+  assert.deepEqual(times(await parseAll({ type: 'json', timestampField: 'ts', timestampUnit: 'ms', timestampBounds: bounds }, records)),
+    [[0, y6000], [1, y6000], [2, TS], [3, TS]])
+  const seconds = await parseAll({ type: 'json', timestampField: 'ts', timestampUnit: 's', timestampFormat: 'yyyy-MM-dd', timestampBounds: bounds },
+    [msg(0, `{"ts": ${TS / 1000}}`), msg(1, `{"ts": 1e13}`), msg(2, '{"ts": "2026-11-20"}')])
+  assert.deepEqual(times(seconds), [[0, TS], [2, Date.UTC(2026, 10, 20)]])
+  assert.deepEqual(reasons(seconds), [[1, 'timestamp out of range']])
+  assert.throws(() => compileEventTime({ timestampUnit: 'sec' as 'ms' }), /parser\.timestampUnit: must be one of "auto", "s", "ms", "us", "ns", got "sec"/)
+})
