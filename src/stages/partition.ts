@@ -55,9 +55,9 @@ export class PartitionStage extends Transform {
       callback(null, item)
       return
     }
-    this.#onParsed?.(item)
     let routed: RoutedBatch
     try {
+      this.#onParsed?.(item)
       routed = this.#route(item)
     } catch (err) {
       callback(err as Error)
