@@ -7,6 +7,11 @@ import { encodeStage, type EncodeOptions } from '../../src/stages/encode.js'
 import { parseStage } from '../../src/stages/parse.js'
 import { partitionStage } from '../../src/stages/partition.js'
 import type { EncodedBatch, KafkaRecord, ParsedBatch, ParsedRecord, RoutedBatch } from '../../src/types.js'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FileBuilder } from '../../src/types.js'
+import { openDuck, sqlString } from '../helpers/duckdb.js'
 import { only, record, recordBatch, run } from './helpers.js'
 
 // One poisonous record must never fail its batch: the service would restart the pipeline from the last commit
@@ -36,7 +41,7 @@ function errorLines (batches: EncodedBatch[]): Array<{ offset: number, reason: s
 }
 
 for (const [format, compression, extra] of FORMATS) {
-  test(`${format} ${compression}${extra.wrap === true ? ' wrap' : ''}: a value nested 5,000 deep is an error record, its neighbours data`, async () => {
+  test(`${format} ${compression}${extra.wrap === true ? ' wrap' : ''}: a value nested 5,000 deep is an error record, its neighbours data`, async (t) => {
     const records = [record(0, good(0)), record(1, DEEP), record(2, good(2))]
     const out = only(await run([recordBatch(records)],
       parseStage({ type: 'json', timestampField: 'ts' }), partitionStage(), encodeStage({ format, compression, ...extra })), 'encoded')
@@ -53,6 +58,20 @@ for (const [format, compression, extra] of FORMATS) {
     assert.match(errors[0]!.reason, new RegExp(`^cannot be encoded as ${format}: Maximum call stack size exceeded`))
     assert.equal(errors[0]!.value, DEEP, 'the original bytes are kept')
     assert.equal(out[0]!.groups.find(g => g.dir.startsWith('_errors/'))!.dir, '_errors/events/dt=2026-11-20/hr=07')
+    if (format === 'parquet') {
+      // The rejected record left no partial row behind (its cells before the failing one are taken back).
+      const [g] = data as [EncodedBatch['groups'][number]]
+      const builder = g.layout!.open() as FileBuilder
+      const head = builder.append(g, 0)
+      const size = head.reduce((n, b) => n + b.length, 0)
+      const file = Buffer.concat([...head, ...builder.finish(size)])
+      const dir = await mkdtemp(join(tmpdir(), 'sediment-poison-'))
+      t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+      await writeFile(join(dir, 'f.parquet'), file)
+      const duck = await openDuck(t)
+      const rows = await duck.rows(`SELECT * FROM read_parquet(${sqlString(join(dir, 'f.parquet'))})`)
+      assert.deepEqual(rows.map(r => [String(r.n ?? r._extra), r.kafka_offset ?? null]), extra.wrap === true ? [['0', '0'], ['2', '2']] : [['0', null], ['2', null]])
+    }
   })
 }
 

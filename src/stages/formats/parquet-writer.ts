@@ -23,9 +23,6 @@ import { serializeThrift, snappyCompress, thrift } from './parquet-thrift.js'
  * Pages are Parquet v1 data pages; columns are all OPTIONAL and flat (see parquet-schema.ts).
  */
 
-/** A record's cells: column index, value, column index, value, ... */
-type RowCells = Array<number | string | boolean>
-
 export type PageCodec = 'snappy' | 'gzip' | 'zstd' | 'none'
 
 export interface ParquetOptions {
@@ -126,33 +123,36 @@ export class ParquetEncoder implements GroupEncoder {
     if (docs.length === 0) return { data: Buffer.alloc(0), rejected }
     const schema = this.#schema(group.dir, docs)
     const columns = schema.columns
-    // Each record's cells are computed first and kept only when the whole record encodes: a record whose
-    // encoding throws (JSON.stringify of a value nested thousands deep) goes to the error output and leaves no
-    // partial row behind.
-    const rows: RowCells[] = []
+    const defined = columns.map(() => new Uint8Array(docs.length))
+    const columnValues: Array<Array<string | number | boolean>> = columns.map(() => [])
+    const put = (c: number, row: number, value: string | number | boolean): void => {
+      (defined[c] as Uint8Array)[row] = 1;
+      (columnValues[c] as Array<string | number | boolean>).push(value)
+    }
+    // Rows are written at `n`, which advances only when the whole record encodes: a record whose encoding throws
+    // (JSON.stringify of a value nested thousands deep) goes to the error output, and the cells it had put are
+    // taken back (a column holds at most one value per row), so no partial row is left behind.
+    let n = 0
     let rowsRejected = false
-    for (let row = 0; row < docs.length; row++) {
-      const index = kept[row] as number
+    for (let k = 0; k < docs.length; k++) {
+      const index = kept[k] as number
       try {
-        rows.push(this.#cells(schema, docs[row] as Record<string, unknown>, records?.[index], offsets[index] as number, partition))
+        this.#fill(schema, docs[k] as Record<string, unknown>, records?.[index], offsets[index] as number, partition, n, put)
+        n++
       } catch (err) {
+        for (let c = 0; c < columns.length; c++) {
+          const def = defined[c] as Uint8Array
+          if (def[n] === 1) {
+            def[n] = 0
+            ;(columnValues[c] as Array<string | number | boolean>).pop()
+          }
+        }
         rejected.push({ index, reason: unencodable('parquet', err) })
         rowsRejected = true
       }
     }
     if (rowsRejected) rejected.sort((a, b) => a.index - b.index)
-    const n = rows.length
     if (n === 0) return { data: Buffer.alloc(0), rejected }
-    const defined = columns.map(() => new Uint8Array(n))
-    const columnValues: Array<Array<string | number | boolean>> = columns.map(() => [])
-    for (let row = 0; row < n; row++) {
-      const cells = rows[row] as RowCells
-      for (let k = 0; k < cells.length; k += 2) {
-        const c = cells[k] as number
-        ;(defined[c] as Uint8Array)[row] = 1
-        ;(columnValues[c] as Array<string | number | boolean>).push(cells[k + 1] as string | number | boolean)
-      }
-    }
 
     const pages: Buffer[] = []
     const chunkColumns: ColumnPages[] = columns.map((column, c) => {
@@ -211,19 +211,20 @@ export class ParquetEncoder implements GroupEncoder {
     return { data, rejected, encodedBytes, layout: new ParquetChunk(schema, this.#codec, this.#rowGroupBytes, n, chunkColumns) }
   }
 
-  /** One record's cells as column index, value pairs in column order (absent and null cells left out). */
-  #cells (schema: ParquetSchema, doc: Record<string, unknown>, record: ParsedRecord | undefined, offset: number, partition: number): RowCells {
+  /** Puts one record's cells into row `row` (absent and null cells left out). */
+  #fill (schema: ParquetSchema, doc: Record<string, unknown>, record: ParsedRecord | undefined, offset: number, partition: number,
+    row: number, put: (c: number, row: number, value: string | number | boolean) => void): void {
     const columns = schema.columns
     const extraIndex = columns.length - 1
-    const cells: RowCells = []
     let extra: Record<string, unknown> | undefined
     let c = 0
     if (schema.wrap) {
       const m = kafkaMeta(record, offset, partition)
-      cells.push(0, m.offset, 1, m.partition)
-      if (m.key !== null) cells.push(2, m.key)
-      if (m.timestamp !== null) cells.push(3, m.timestamp)
-      cells.push(4, m.headersJson)
+      put(0, row, m.offset)
+      put(1, row, m.partition)
+      if (m.key !== null) put(2, row, m.key)
+      if (m.timestamp !== null) put(3, row, m.timestamp)
+      put(4, row, m.headersJson)
       c = 5
     }
     for (; c < extraIndex; c++) {
@@ -235,7 +236,7 @@ export class ParquetEncoder implements GroupEncoder {
         extra ??= Object.create(null) as Record<string, unknown>
         extra[column.name] = value
       } else {
-        cells.push(c, fitted)
+        put(c, row, fitted)
       }
     }
     if (schema.inferred) {
@@ -245,8 +246,7 @@ export class ParquetEncoder implements GroupEncoder {
         extra[key] = doc[key]
       }
     }
-    if (extra !== undefined) cells.push(extraIndex, JSON.stringify(extra))
-    return cells
+    if (extra !== undefined) put(extraIndex, row, JSON.stringify(extra))
   }
 
   #schema (dir: string, docs: Array<Record<string, unknown>>): ParquetSchema {
