@@ -15,7 +15,7 @@ import { only, recordBatch, run } from './helpers.js'
 
 const TS = 1_795_158_900_000
 const MAX_MESSAGE_BYTES = 1024 * 1024
-const RUNS = Number(process.env.FUZZ_RUNS ?? 25)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 15)
 
 /** JSON texts of numbers and strings that stress decoders and encoders (as text: 1e400 is no JS number). */
 const nastyLeaf = fc.constantFrom(
