@@ -27,7 +27,7 @@ const FAILURE = 1
 const USAGE = 2
 
 export async function finalizeCommand (config: SedimentConfig, invocation: FinalizeInvocation, io: FinalizeIo): Promise<number> {
-  const logger = createLogger({ level: config.log.level, destination: invocation.watch ? io.stdout : io.stderr })
+  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty, destination: invocation.watch ? io.stdout : io.stderr })
   const store = createStore(config)
   const kafka = connectKafkaOffsets(config.kafka)
   let finalizer: Finalizer
