@@ -16,7 +16,7 @@ const PROMTOOL = process.env.PROMTOOL ?? '/usr/bin/promtool'
 /** Added by the commit-protocol work (skipped ranges when retention overtook the archive); not in metrics.ts yet here. */
 const PENDING_METRICS = ['sediment_skipped_offsets_total']
 
-interface Rule { alert?: string, record?: string, expr: string }
+interface Rule { alert?: string, record?: string, expr: string, annotations?: Record<string, string> }
 interface PrometheusRule { apiVersion: string, kind: string, spec: { groups: Array<{ name: string, rules: Rule[] }> } }
 
 async function rules (): Promise<PrometheusRule> {

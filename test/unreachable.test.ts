@@ -14,8 +14,15 @@ test('unreachable Kafka: a clear error naming the brokers, retries, and a clean 
   const config = serviceConfig(stack, 'nowhere', 'unreachable', {})
   ;(config.kafka as Record<string, unknown>).brokers = ['127.0.0.1:1']
   const run = spawnService(t, await writeConfig(stack, 'no-kafka', config))
-  await waitFor('a retrying error', 40_000, () => /cannot reach Kafka, retrying/.test(run.output()))
+  await waitFor('two retrying errors', 50_000, () => (run.output().match(/cannot reach Kafka, retrying/g) ?? []).length >= 2)
   assert.match(run.output(), /127\.0\.0\.1:1/)
+  // One clear line per attempt (each ≈10 s of kafkajs' own retries) and at most one of kafkajs' per 30 s, without
+  // stacks: not the 21 error lines with stacks in 12 s kafkajs logs by itself.
+  const lines = run.output().trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as { level: number, time: number, msg: string, component?: string })
+  const loud = lines.filter(l => l.level >= 40)
+  assert.ok(loud.length <= 4, `${loud.length} warnings/errors:\n${loud.map(l => `${l.component ?? ''}: ${l.msg}`).join('\n')}`)
+  assert.equal(loud.filter(l => l.component === 'kafkajs').length, 1)
+  assert.doesNotMatch(run.output(), /"stack"|\n\s+at /)
   assert.equal(run.child.exitCode, null, 'still running: no crash loop')
   const stoppedAt = Date.now()
   run.child.kill('SIGTERM')
