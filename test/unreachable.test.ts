@@ -11,7 +11,7 @@ import {
 
 test('unreachable Kafka: a clear error naming the brokers, retries, and a clean exit on SIGTERM', { timeout: 60_000 }, async (t) => {
   const stack = await startStack(t)
-  const config = serviceConfig(stack, 'nowhere', 'unreachable', {})
+  const config = serviceConfig(stack, 'nowhere', 'unreachable', { log: { level: 'info', progressSeconds: 2 } })
   ;(config.kafka as Record<string, unknown>).brokers = ['127.0.0.1:1']
   const run = spawnService(t, await writeConfig(stack, 'no-kafka', config))
   await waitFor('two retrying errors', 50_000, () => (run.output().match(/cannot reach Kafka, retrying/g) ?? []).length >= 2)
@@ -23,6 +23,8 @@ test('unreachable Kafka: a clear error naming the brokers, retries, and a clean 
   assert.ok(loud.length <= 4, `${loud.length} warnings/errors:\n${loud.map(l => `${l.component ?? ''}: ${l.msg}`).join('\n')}`)
   assert.equal(loud.filter(l => l.component === 'kafkajs').length, 1)
   assert.doesNotMatch(run.output(), /"stack"|\n\s+at /)
+  // the progress line runs meanwhile, and says there is nothing to report
+  assert.match(run.output(), /"component":"progress","recordsPerSecond":0,"bytesPerSecond":0,"openFiles":0,"bufferedBytes":0,"commits":0,"msg":"progress: 0 records\/s, 0 B\/s in; lag unknown; 0 open files; no commit yet"/)
   assert.equal(run.child.exitCode, null, 'still running: no crash loop')
   const stoppedAt = Date.now()
   run.child.kill('SIGTERM')
