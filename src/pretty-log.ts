@@ -32,7 +32,9 @@ export function formatEntry (line: string, color = false): string {
   const time = typeof entry.time === 'number' ? new Date(entry.time).toISOString().slice(11, 23) : ''
   let name = (LevelNames[level] ?? String(level)).padEnd(5)
   if (color) name = `\u001b[${LevelColors[level] ?? '0'}m${name}\u001b[0m`
-  const component = typeof entry.component === 'string' ? `${entry.component}: ` : ''
+  const msg = typeof entry.msg === 'string' ? entry.msg : ''
+  // "progress: progress: ..." says it twice
+  const component = typeof entry.component === 'string' && !msg.startsWith(`${entry.component}:`) ? `${entry.component}: ` : ''
   const fields: string[] = []
   let stack = ''
   for (const [key, value] of Object.entries(entry)) {
@@ -44,7 +46,6 @@ export function formatEntry (line: string, color = false): string {
       fields.push(`${key}=${typeof value === 'string' ? quote(value) : JSON.stringify(value)}`)
     }
   }
-  const msg = typeof entry.msg === 'string' ? entry.msg : ''
   return `${time} ${name} ${component}${msg}${fields.length > 0 ? `  ${fields.join(' ')}` : ''}${stack}`
 }
 
