@@ -250,7 +250,7 @@ async function verify (config: SedimentConfig, invocation: VerifyInvocation, io:
     io.stdout.write(`${invocation.json ? m.report.formatJson(report) : m.report.formatReport(report)}\n`)
     return report.ok ? ExitCodes.OK : ExitCodes.FAILURE
   } catch (err) {
-    io.stderr.write(`sediment: verify failed: ${errorMessage(err)}\n`)
+    io.stderr.write(`sediment: verify failed: ${redactText(errorMessage(err))}\n`)
     return ExitCodes.FAILURE
   } finally {
     await kafka.close()
@@ -384,7 +384,7 @@ if (isProgram()) {
   main(process.argv.slice(2), process.env).then(
     exit,
     err => {
-      process.stderr.write(`sediment: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+      process.stderr.write(`sediment: unexpected error: ${redactText(err instanceof Error ? err.stack ?? err.message : String(err))}\n`)
       exit(ExitCodes.FAILURE)
     }
   )

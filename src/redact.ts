@@ -26,15 +26,18 @@ const urlUserinfo = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*(?:@[^\s/?#@]*)*@/gi
 // name=value where the name says secret; the value ends at a separator of query strings, JDBC and lists.
 const secretPair = /((?:^|[\s?&;,(])-{0,2}[\w.-]*?(?:password|passwd|pwd|secret|token|signature|credential|api[_-]?key)[\w.-]*=)[^&;\s,"')]+/gi
 const authValue = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}/g
+// a command line quoted as one string (an error naming the Hive command): the word after -p / --password
+const passwordArg = /(\s(?:-p|--?pass(?:word)?)\s+)[^\s'"]+/g
 
 /** The string with secret-shaped parts replaced (see the module comment). */
 export function redactText (text: string): string {
   // Cheap test first: most log strings hold none of these shapes.
-  if (!/[@=]|Bearer|Basic/.test(text)) return text
+  if (!/[@=]|Bearer|Basic|-p/.test(text)) return text
   return text
     .replace(urlUserinfo, `$1${CENSOR}@`)
     .replace(secretPair, `$1${CENSOR}`)
     .replace(authValue, `$1 ${CENSOR}`)
+    .replace(passwordArg, `$1${CENSOR}`)
 }
 
 const MAX_DEPTH = 12

@@ -15,7 +15,8 @@ describe('redactText: secrets by the shape of the value', () => {
     ['https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA&X-Amz-Signature=abcdef', `https://b.s3.amazonaws.com/k?X-Amz-Credential=${CENSOR}&X-Amz-Signature=${CENSOR}`],
     ['--password=hunter2', `--password=${CENSOR}`],
     ['Authorization: Bearer abc.def.ghi', `Authorization: Bearer ${CENSOR}`],
-    ['Basic dXNlcjpwYXNz', `Basic ${CENSOR}`]
+    ['Basic dXNlcjpwYXNz', `Basic ${CENSOR}`],
+    ['hive command failed: beeline -u jdbc:hive2://h/ -n u -p hunter2 -e "MSCK"', `hive command failed: beeline -u jdbc:hive2://h/ -n u -p ${CENSOR} -e "MSCK"`]
   ]
   for (const [input, expected] of cases) {
     test(input, () => { assert.equal(redactText(input), expected) })

@@ -7,8 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-// Every option of the config that can carry a secret gets a distinct marker; `validate` and `run` (which logs the
-// whole config at start, then fails to reach anything) must print none of them, in any log line or message.
+// Every option of the config that can carry a secret gets a distinct marker; `validate`, `run` (which logs the
+// whole config at start, then fails to reach anything) and `finalize` must print none of them, in any log line or
+// message.
 // Nothing listens on 127.0.0.1:1, so every connection fails fast and the error paths are logged too.
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -81,7 +82,7 @@ async function cli (args: string[], env: Record<string, string>, until?: RegExp)
   return { code: await exited, output }
 }
 
-test('no secret of any option reaches the output of validate or run (startup config line, retries, errors)', { timeout: 120_000 }, async (t) => {
+test('no secret of any option reaches the output of validate, run or finalize (startup config line, retries, errors)', { timeout: 120_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'sediment-secrets-'))
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   const env = { QUBOLE_API_TOKEN: secrets.quboleToken }
@@ -95,7 +96,10 @@ test('no secret of any option reaches the output of validate or run (startup con
     const ran = await cli(['run', '--config', file], env, /cannot reach Kafka, retrying/)
     assert.match(ran.output, /"msg":"sediment starting"/, ran.output.slice(0, 2000))
     assert.match(ran.output, /cannot reach Kafka, retrying/)
-    return `${validated.output}\n${ran.output}`
+    // finalize: its own logger and report (it fails here: Kafka is unreachable)
+    const finalized = await cli(['finalize', '--config', file], env)
+    assert.equal(finalized.code, 1, finalized.output)
+    return `${validated.output}\n${ran.output}\n${finalized.output}`
   })
   // The environment's credentials instead of the file's.
   runs.push((async () => {
