@@ -25,6 +25,7 @@ const secrets = {
   overrideRegistry: 'S3cret-override-registry-password',
   opentsdb: 'S3cret-opentsdb-password',
   glueEndpoint: 'S3cret-glue-endpoint-password',
+  locationPrefix: 'S3cret-s3a-location-secret-key',
   hiveJdbc: 'S3cret-hive-jdbc-password',
   hiveFlag: 'S3cret-hive-p-flag',
   quboleUrl: 'S3cret-qubole-url-password',
@@ -56,7 +57,7 @@ function baseConfig (): Record<string, unknown> {
 }
 
 const catalogs: Array<[string, Record<string, unknown>]> = [
-  ['glue', { type: 'glue', glue: { region: 'us-east-1', endpoint: `http://glue-user:${secrets.glueEndpoint}@${nowhere}` } }],
+  ['glue', { type: 'glue', locationPrefix: `s3a://AKIDLOCATION:${secrets.locationPrefix}@bucket/base`, glue: { region: 'us-east-1', endpoint: `http://glue-user:${secrets.glueEndpoint}@${nowhere}` } }],
   ['hive', { type: 'hive', hive: { command: ['beeline', '-u', `jdbc:hive2://${nowhere}/default;user=u;password=${secrets.hiveJdbc}`, '-n', 'u', '-p', secrets.hiveFlag] } }],
   ['qubole', { type: 'qubole', qubole: { url: `https://q-user:${secrets.quboleUrl}@${nowhere}` } }]
 ]

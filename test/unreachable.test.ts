@@ -20,8 +20,11 @@ test('unreachable Kafka: a clear error naming the brokers, retries, and a clean 
   // stacks: not the 21 error lines with stacks in 12 s kafkajs logs by itself.
   const lines = run.output().trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as { level: number, time: number, msg: string, component?: string })
   const loud = lines.filter(l => l.level >= 40)
-  assert.ok(loud.length <= 4, `${loud.length} warnings/errors:\n${loud.map(l => `${l.component ?? ''}: ${l.msg}`).join('\n')}`)
-  assert.equal(loud.filter(l => l.component === 'kafkajs').length, 1)
+  const intervals = Math.ceil(((lines.at(-1)?.time ?? 0) - (lines[0]?.time ?? 0)) / 30_000)
+  const listing = `${loud.length} warnings/errors in ${intervals} x 30 s:\n${loud.map(l => `${l.component ?? ''}: ${l.msg}`).join('\n')}`
+  assert.ok(loud.filter(l => l.component === 'source').length >= 2, listing)
+  assert.ok(loud.filter(l => l.component === 'kafkajs').length <= intervals, listing)
+  assert.ok(loud.length <= 2 + intervals, listing)
   assert.doesNotMatch(run.output(), /"stack"|\n\s+at /)
   // the progress line runs meanwhile, and says there is nothing to report
   assert.match(run.output(), /"component":"progress","recordsPerSecond":0,"bytesPerSecond":0,"openFiles":0,"bufferedBytes":0,"commits":0,"msg":"progress: 0 records\/s, 0 B\/s in; lag unknown; 0 open files; no commit yet"/)
