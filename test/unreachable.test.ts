@@ -11,7 +11,7 @@ import {
 
 test('unreachable Kafka: a clear error naming the brokers, retries, and a clean exit on SIGTERM', { timeout: 60_000 }, async (t) => {
   const stack = await startStack(t)
-  const config = serviceConfig(stack, 'nowhere', 'unreachable', { log: { level: 'info', progressSeconds: 2 } })
+  const config = serviceConfig(stack, 'nowhere', 'unreachable', { log: { level: 'info', progressSeconds: 2 }, metrics: { port: 0 } })
   ;(config.kafka as Record<string, unknown>).brokers = ['127.0.0.1:1']
   const run = spawnService(t, await writeConfig(stack, 'no-kafka', config))
   await waitFor('two retrying errors', 50_000, () => (run.output().match(/cannot reach Kafka, retrying/g) ?? []).length >= 2)
