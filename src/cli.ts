@@ -13,6 +13,7 @@ import type { SedimentConfig } from './config/types.js'
 import { ConfigError, errorMessage } from './errors.js'
 import { describeParser } from './stages/parsers/registry.js'
 import { createLogger, type Logger } from './logger.js'
+import { redactText } from './redact.js'
 
 export const ExitCodes = {
   OK: 0,
@@ -43,7 +44,8 @@ export async function main (
   io: CliIo = { stdout: process.stdout, stderr: process.stderr }
 ): Promise<number> {
   const print = (text: string): void => { io.stdout.write(`${text}\n`) }
-  const fail = (text: string): void => { io.stderr.write(`sediment: ${text}\n`) }
+  // A config error may quote a value (a URL with credentials in it): redacted like the logs.
+  const fail = (text: string): void => { io.stderr.write(`sediment: ${redactText(text)}\n`) }
 
   let invocation: Invocation
   try {
@@ -71,6 +73,7 @@ export async function main (
     return ExitCodes.USAGE
   }
 
+  if (invocation.pretty) config = { ...config, log: { ...config.log, pretty: true } }
   if (invocation.kind === 'validate') {
     print(`config OK: ${invocation.configFile}`)
     print(summarizeConfig(config))
@@ -81,12 +84,19 @@ export async function main (
   return await run(config)
 }
 
+interface RunInvocation {
+  kind: 'run' | 'validate'
+  configFile: string
+  pretty: boolean
+}
+
 interface VerifyInvocation {
   kind: 'verify'
   configFile: string
   topics: string[]
   checksums: boolean
   json: boolean
+  pretty: boolean
 }
 
 interface FinalizeInvocation {
@@ -95,9 +105,10 @@ interface FinalizeInvocation {
   topics: string[]
   watch: boolean
   json: boolean
+  pretty: boolean
 }
 
-type Invocation = { kind: 'version' } | { kind: 'help' } | { kind: 'run' | 'validate', configFile: string } | VerifyInvocation | FinalizeInvocation
+type Invocation = { kind: 'version' } | { kind: 'help' } | RunInvocation | VerifyInvocation | FinalizeInvocation
 
 /** Options that only `verify` takes. */
 const VerifyOptions = ['topic', 'no-checksums', 'json'] as const
@@ -114,7 +125,8 @@ function parseInvocation (argv: readonly string[]): Invocation {
         topic: { type: 'string', short: 't', multiple: true },
         'no-checksums': { type: 'boolean' },
         json: { type: 'boolean' },
-        watch: { type: 'boolean', short: 'w' }
+        watch: { type: 'boolean', short: 'w' },
+        pretty: { type: 'boolean' }
       },
       allowPositionals: true,
       strict: true
@@ -136,20 +148,21 @@ function parseInvocation (argv: readonly string[]): Invocation {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`)
   if (values.config === undefined || values.config === '') throw new UsageError(`${command}: --config FILE is required`)
   if (command !== 'finalize' && values.watch !== undefined) throw new UsageError(`${command}: --watch is an option of finalize`)
+  const pretty = values.pretty === true
   if (command === 'finalize') {
     if (values['no-checksums'] !== undefined) throw new UsageError('finalize: --no-checksums is an option of verify')
     const topics = values.topic ?? []
     if (topics.some((t) => t === '')) throw new UsageError('finalize: --topic needs a topic name')
-    return { kind: command, configFile: values.config, topics, watch: values.watch === true, json: values.json === true }
+    return { kind: command, configFile: values.config, topics, watch: values.watch === true, json: values.json === true, pretty }
   }
   if (command === 'verify') {
     const topics = values.topic ?? []
     if (topics.some((t) => t === '')) throw new UsageError('verify: --topic needs a topic name')
-    return { kind: command, configFile: values.config, topics, checksums: values['no-checksums'] !== true, json: values.json === true }
+    return { kind: command, configFile: values.config, topics, checksums: values['no-checksums'] !== true, json: values.json === true, pretty }
   }
   const misplaced = VerifyOptions.find((o) => values[o] !== undefined)
   if (misplaced !== undefined) throw new UsageError(`${command}: --${misplaced} is an option of verify`)
-  return { kind: command, configFile: values.config }
+  return { kind: command, configFile: values.config, pretty }
 }
 
 /** The contract with src/service.ts; annotating the import makes tsc check it. The result (stats) is logged. */
@@ -162,12 +175,12 @@ function argumentError (err: unknown): string {
   const option = /^Unknown option '([^']+)'/.exec(errorMessage(err))?.[1]
   return option === undefined
     ? errorMessage(err)
-    : `unknown option "${option}" (options: --config FILE, --help, --version; verify: --topic T, --no-checksums, --json; finalize: --watch, --topic T, --json)`
+    : `unknown option "${option}" (options: --config FILE, --pretty, --help, --version; verify: --topic T, --no-checksums, --json; finalize: --watch, --topic T, --json)`
 }
 
 /** Runs the service until SIGTERM/SIGINT; the first signal shuts down gracefully, a second SIGINT exits at once. */
 async function run (config: SedimentConfig): Promise<number> {
-  const logger = createLogger({ level: config.log.level })
+  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty })
   const controller = new AbortController()
   const onSignal = (signal: NodeJS.Signals): void => {
     if (!controller.signal.aborted) {
@@ -237,7 +250,7 @@ async function verify (config: SedimentConfig, invocation: VerifyInvocation, io:
     io.stdout.write(`${invocation.json ? m.report.formatJson(report) : m.report.formatReport(report)}\n`)
     return report.ok ? ExitCodes.OK : ExitCodes.FAILURE
   } catch (err) {
-    io.stderr.write(`sediment: verify failed: ${errorMessage(err)}\n`)
+    io.stderr.write(`sediment: verify failed: ${redactText(errorMessage(err))}\n`)
     return ExitCodes.FAILURE
   } finally {
     await kafka.close()
@@ -270,6 +283,7 @@ Commands:
 
 Options:
   -c, --config FILE   Config file, YAML or JSON (required for run, validate, verify and finalize)
+  --pretty            Readable log lines for a person at a terminal instead of JSON (log.pretty)
   -h, --help          Show this help
   -v, --version       Print the version
 
@@ -323,10 +337,11 @@ export function summarizeConfig (config: SedimentConfig): string {
     ['sink', `${sink.type}: ${destination}`],
     ['generation', String(config.generation)],
     ...(config.finalizer === undefined ? [] : [['finalizer', finalizerSummary(config.finalizer)] as [string, string]]),
-    ['log level', config.log.level]
+    ['log level', `${config.log.level}${config.log.pretty ? ', pretty' : ', JSON'}; progress ${config.log.progressSeconds === 0 ? 'off' : `every ${config.log.progressSeconds}s`}`]
   ]
   const width = Math.max(...rows.map(([label]) => label.length))
-  return rows.map(([label, value]) => `  ${`${label}:`.padEnd(width + 1)}  ${value}`).join('\n')
+  // Endpoints and registry URLs are printed: credentials inside them are not.
+  return redactText(rows.map(([label, value]) => `  ${`${label}:`.padEnd(width + 1)}  ${value}`).join('\n'))
 }
 
 function finalizerSummary (f: NonNullable<SedimentConfig['finalizer']>): string {
@@ -369,7 +384,7 @@ if (isProgram()) {
   main(process.argv.slice(2), process.env).then(
     exit,
     err => {
-      process.stderr.write(`sediment: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+      process.stderr.write(`sediment: unexpected error: ${redactText(err instanceof Error ? err.stack ?? err.message : String(err))}\n`)
       exit(ExitCodes.FAILURE)
     }
   )

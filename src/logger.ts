@@ -1,9 +1,11 @@
 /**
- * The process logger: pino, JSON lines to stdout (or `destination`). Components log through
- * `logger.child({ component: 'sink' })`.
+ * The process logger: pino, JSON lines to stdout (or `destination`); with `pretty`, one readable line per entry
+ * for a person at a terminal. Components log through `logger.child({ component: 'sink' })`.
  */
-import { pino, type DestinationStream, type Logger } from 'pino'
+import { pino, type DestinationStream, type Logger, type LoggerOptions as PinoOptions } from 'pino'
 import type { LogLevel } from './config/types.js'
+import { redactValue } from './redact.js'
+import { prettyDestination } from './pretty-log.js'
 
 export type { Logger } from 'pino'
 
@@ -11,31 +13,36 @@ export interface LoggerOptions {
   level: LogLevel
   /** Defaults to stdout. */
   destination?: NodeJS.WritableStream
+  /** Readable lines instead of JSON (`--pretty`, `log.pretty`). */
+  pretty?: boolean
 }
 
-const CENSOR = '[redacted]'
-
 /**
- * Secrets must never reach a log line, whether a whole config, a section or a single object is logged.
- * Redaction paths have no recursive wildcard, so each secret is listed at every depth it can appear
- * (root, `{ sink }`, `{ config: { sink } }`, ...).
+ * Secrets must never reach a log line, whether a whole config, a section, an error or a message string is logged:
+ * every argument of every call, and every child's bindings, go through redactValue (key names at any depth,
+ * credentials inside URLs and strings by shape; see src/redact.ts). This runs before pino serializes, so errors
+ * are redacted too.
  */
-const secretKeys = ['credentials', 'password', 'secretAccessKey', 'sessionToken']
-export const redactPaths: readonly string[] = [
-  ...secretKeys,
-  ...secretKeys.map(key => `*.${key}`),
-  ...secretKeys.map(key => `*.*.${key}`),
-  ...secretKeys.map(key => `*.*.*.${key}`)
-]
+const hooks: PinoOptions['hooks'] = {
+  logMethod (args, method) {
+    method.apply(this, args.map(redactValue) as Parameters<typeof method>)
+  }
+}
 
 export function createLogger (options: LoggerOptions): Logger {
-  const settings = {
-    name: 'sediment',
-    level: options.level,
-    redact: { paths: [...redactPaths], censor: CENSOR }
+  const settings: PinoOptions = { name: 'sediment', level: options.level, hooks }
+  const logger = options.pretty === true
+    ? pino(settings, prettyDestination(options.destination ?? process.stdout))
+    : options.destination === undefined
+      ? pino(settings)
+      // A Node writable satisfies pino's DestinationStream (it only needs write(string)).
+      : pino(settings, options.destination as unknown as DestinationStream)
+  // pino applies formatters.bindings to the root only; a child is created from its parent by prototype, so this
+  // one override covers the bindings of every descendant.
+  const child = logger.child as unknown as (this: Logger, bindings: object, childOptions?: object) => Logger
+  const redactingChild = function (this: Logger, bindings: object, childOptions?: object): Logger {
+    return child.call(this, redactValue(bindings) as object, childOptions)
   }
-  // A Node writable satisfies pino's DestinationStream (it only needs write(string)).
-  return options.destination === undefined
-    ? pino(settings)
-    : pino(settings, options.destination as unknown as DestinationStream)
+  Object.assign(logger, { child: redactingChild })
+  return logger
 }

@@ -14,6 +14,7 @@ import { parseStage } from './stages/parse.js'
 import { partitionStage } from './stages/partition.js'
 import { TopicRoutes, type TopicRoute } from './stages/topic-routes.js'
 import { Operations } from './ops/operations.js'
+import { ProgressReporter } from './ops/progress.js'
 import { finalizerHooks } from './finalizer/service-hooks.js'
 import type { LateDataMonitor } from './finalizer/late-data.js'
 
@@ -61,7 +62,10 @@ export async function runService (config: SedimentConfig, options: ServiceOption
     ops.watchLateData(finalizing.late)
     options.onLateData?.(finalizing.late)
   }
-  const pipelineOptions: ServiceOptions = { ...options, onPipeline: finalizing.wrap(options.onPipeline) }
+  // One progress line every log.progressSeconds (records/s, bytes/s, lag, open files, last commit age).
+  const progress = new ProgressReporter({ logger: options.logger, intervalSeconds: config.log.progressSeconds, metrics: ops.metrics })
+  const pipelineOptions: ServiceOptions = { ...options, onPipeline: progress.wrap(finalizing.wrap(options.onPipeline)) }
+  progress.start()
   try {
     for (let failures = 0; !options.signal.aborted;) {
       try {
@@ -80,6 +84,7 @@ export async function runService (config: SedimentConfig, options: ServiceOption
       }
     }
   } finally {
+    progress.stop()
     await finalizing.stop()
     await store.close()
     options.signal.removeEventListener('abort', onStopping)

@@ -143,6 +143,30 @@ describe('sediment (spawned)', () => {
     assert.match(stderr, /kafka\.sessionTimeoutMs/)
   })
 
+  test('run --pretty (or log.pretty) logs readable lines, not JSON; JSON stays the default', { timeout: 60_000 }, async () => {
+    const config = join(dir, 'nowhere.json')
+    await writeFile(config, JSON.stringify({ kafka: { brokers: ['127.0.0.1:1'], groupId: 'g', topics: ['t'] }, sink: { type: 'file', directory: join(dir, 'out') }, metrics: { port: 0 }, log: { progressSeconds: 1 } }))
+    const prettyConfig = join(dir, 'nowhere-pretty.json')
+    await writeFile(prettyConfig, JSON.stringify({ kafka: { brokers: ['127.0.0.1:1'], groupId: 'g', topics: ['t'] }, sink: { type: 'file', directory: join(dir, 'out') }, metrics: { port: 0 }, log: { pretty: true, progressSeconds: 1 } }))
+    const runFor = (args: string[]): Promise<string> => new Promise(resolve => {
+      let out = ''
+      const child = execFile(process.execPath, [bin, ...args], { cwd: root, env: cleanEnv() }, () => { resolve(out) })
+      child.stdout?.on('data', (c: Buffer) => {
+        out += c.toString()
+        if (/progress: \d/.test(out) && child.exitCode === null && !child.killed) child.kill('SIGTERM')
+      })
+    })
+    const [flag, fromConfig, json] = await Promise.all([runFor(['run', '--pretty', '--config', config]), runFor(['run', '--config', prettyConfig]), runFor(['run', '--config', config])])
+    for (const out of [flag, fromConfig]) {
+      const lines = out.trim().split('\n')
+      assert.ok(lines.length >= 3, out)
+      for (const line of lines) assert.throws(() => JSON.parse(line), `not JSON: ${line}`)
+      assert.match(out, /^\d\d:\d\d:\d\d\.\d{3} INFO  sediment starting {2}version=\S+ config=\{/m)
+      assert.match(out, /^\d\d:\d\d:\d\d\.\d{3} INFO  progress: 0 records\/s/m)
+    }
+    for (const line of json.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line)
+  })
+
   test('--version prints the package version', async () => {
     const { code, stdout } = await sediment(['--version'])
     assert.equal(code, 0)

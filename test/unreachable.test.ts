@@ -11,11 +11,23 @@ import {
 
 test('unreachable Kafka: a clear error naming the brokers, retries, and a clean exit on SIGTERM', { timeout: 60_000 }, async (t) => {
   const stack = await startStack(t)
-  const config = serviceConfig(stack, 'nowhere', 'unreachable', {})
+  const config = serviceConfig(stack, 'nowhere', 'unreachable', { log: { level: 'info', progressSeconds: 2 }, metrics: { port: 0 } })
   ;(config.kafka as Record<string, unknown>).brokers = ['127.0.0.1:1']
   const run = spawnService(t, await writeConfig(stack, 'no-kafka', config))
-  await waitFor('a retrying error', 40_000, () => /cannot reach Kafka, retrying/.test(run.output()))
+  await waitFor('two retrying errors', 50_000, () => (run.output().match(/cannot reach Kafka, retrying/g) ?? []).length >= 2)
   assert.match(run.output(), /127\.0\.0\.1:1/)
+  // One clear line per attempt (each ≈10 s of kafkajs' own retries) and at most one of kafkajs' per 30 s, without
+  // stacks: not the 21 error lines with stacks in 12 s kafkajs logs by itself.
+  const lines = run.output().trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as { level: number, time: number, msg: string, component?: string })
+  const loud = lines.filter(l => l.level >= 40)
+  const intervals = Math.ceil(((lines.at(-1)?.time ?? 0) - (lines[0]?.time ?? 0)) / 30_000)
+  const listing = `${loud.length} warnings/errors in ${intervals} x 30 s:\n${loud.map(l => `${l.component ?? ''}: ${l.msg}`).join('\n')}`
+  assert.ok(loud.filter(l => l.component === 'source').length >= 2, listing)
+  assert.ok(loud.filter(l => l.component === 'kafkajs').length <= intervals, listing)
+  assert.ok(loud.length <= 2 + intervals, listing)
+  assert.doesNotMatch(run.output(), /"stack"|\n\s+at /)
+  // the progress line runs meanwhile, and says there is nothing to report
+  assert.match(run.output(), /"component":"progress","recordsPerSecond":0,"bytesPerSecond":0,"openFiles":0,"bufferedBytes":0,"commits":0,"msg":"progress: 0 records\/s, 0 B\/s in; lag unknown; 0 open files; no commit yet"/)
   assert.equal(run.child.exitCode, null, 'still running: no crash loop')
   const stoppedAt = Date.now()
   run.child.kill('SIGTERM')

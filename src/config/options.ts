@@ -79,7 +79,7 @@ export const defaults = {
   },
   sink: { type: 's3', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30_000 },
   generation: 1,
-  log: { level: 'info' },
+  log: { level: 'info', pretty: false, progressSeconds: 30 },
   metrics: { enabled: true, host: '127.0.0.1', port: 9464, lagIntervalSeconds: 15, readyzUploadFailureSeconds: 60, opentsdb: { intervalSeconds: 60 } }
 } as const
 
@@ -596,8 +596,12 @@ function credentialsConfig (raw: unknown, path: string): NonNullable<SinkConfig[
 }
 
 function logConfig (raw: unknown): SedimentConfig['log'] {
-  const obj = section(raw, 'log', ['level'])
-  return { level: withDefault(obj.level, 'log.level', defaults.log.level, oneOf(LogLevels)) }
+  const obj = section(raw, 'log', ['level', 'pretty', 'progressSeconds'])
+  return {
+    level: withDefault(obj.level, 'log.level', defaults.log.level, oneOf(LogLevels)),
+    pretty: withDefault(obj.pretty, 'log.pretty', defaults.log.pretty, boolean),
+    progressSeconds: withDefault(obj.progressSeconds, 'log.progressSeconds', defaults.log.progressSeconds, integer(0))
+  }
 }
 
 function metricsConfig (raw: unknown): MetricsConfig {

@@ -221,6 +221,14 @@ export interface OpenTsdbConfig {
   tags: Record<string, string>
 }
 
+export interface LogConfig {
+  level: LogLevel
+  /** Readable lines for a person at a terminal instead of JSON (also `--pretty`). Default false. */
+  pretty: boolean
+  /** `run` logs a progress line (records/s, bytes/s, lag, open files, last commit age) this often; 0 = never. Default 30. */
+  progressSeconds: number
+}
+
 /** The operations endpoints (`/metrics`, `/healthz`, `/readyz`) and what feeds them (see src/ops/). */
 export interface MetricsConfig {
   /** false: no HTTP server, no lag checks and no OpenTSDB push. */
@@ -278,7 +286,7 @@ export interface SedimentConfig {
   sink: SinkConfig
   /** Layout generation, the first element of every object name; bump it to re-export into a fresh namespace. */
   generation: number
-  log: { level: LogLevel }
+  log: LogConfig
   metrics: MetricsConfig
   /** Absent unless configured; `sediment finalize` then uses the defaults. */
   finalizer?: FinalizerConfig

@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the whole service on an embedded default. Starts a local Kafka (librdkafka's mock cluster)
  * and a local S3 server (s3rver), produces a few hours of sample web logs (plus some bad messages), runs the
- * service until every offset is committed, prints where the files are and a summary, and stops everything.
+ * service until every offset is committed, prints a table of what landed (records, files and compression per
+ * hour) and the verdict of `sediment verify`, and stops everything.
  *
  *   npm run demo                  # S3 sink against the local S3 server, data kept in ./demo-output/s3
  *   npm run demo -- --sink file   # local directory sink, files in ./demo-output/files
@@ -15,7 +16,11 @@ import { createLogger } from '../logger.js'
 import { runService, createStore } from '../service.js'
 import { MockKafka } from '../testing/mock-kafka.js'
 import { S3TestServer } from '../testing/s3-server.js'
+import { verifyOutput } from '../verify/verify.js'
+import { connectKafkaOffsets } from '../verify/kafka-offsets.js'
+import { formatReport } from '../verify/report.js'
 import { produce, sampleMessages } from './sample-data.js'
+import { formatTable, summarizeOutput } from './summary.js'
 
 const TOPIC = 'weblogs'
 const PARTITIONS = 8
@@ -69,24 +74,26 @@ async function main (): Promise<void> {
     }
     const stats = await service
 
-    // what landed, listed the way a reader of the bucket sees it
+    // What landed, read back the way a reader of the bucket sees it: one row per time partition.
     const store = createStore(config)
-    const dirs = new Map<string, { files: number, bytes: number }>()
-    for await (const o of store.list('logs/')) {
-      if (o.key.startsWith('logs/_sediment/')) continue
-      const dir = o.key.slice(0, o.key.lastIndexOf('/'))
-      const d = dirs.get(dir) ?? { files: 0, bytes: 0 }
-      d.files++
-      d.bytes += o.size
-      dirs.set(dir, d)
+    const rows = await summarizeOutput(store, 'logs/')
+    const elapsed = (Date.now() - started) / 1000
+    console.log(`\nwritten to ${useFile ? outDir : `s3://demo-bucket/logs (local S3 server data in ${outDir})`}:\n`)
+    console.log(formatTable(rows))
+    const kafkaOffsets = connectKafkaOffsets(config.kafka)
+    let report
+    try {
+      report = await verifyOutput({ config, store, kafka: kafkaOffsets, checksums: true })
+    } finally {
+      await kafkaOffsets.close()
+      await store.close()
     }
-    await store.close()
-    console.log(`\nwritten to ${useFile ? outDir : `s3://demo-bucket/logs (local S3 server data in ${outDir})`}:`)
-    for (const [dir, d] of [...dirs].sort()) console.log(`  ${dir}/  ${d.files} file(s), ${d.bytes} bytes`)
-    console.log(`\nsummary: ${stats.recordsCommitted} records (${count} good + ${messages.length - count} bad in _errors/) in ${stats.filesCommitted} files, ` +
-      `${stats.bytesCommitted} bytes gzip (${(messages.reduce((n, m) => n + (m.value?.length ?? 0), 0) / Math.max(1, stats.bytesCommitted)).toFixed(1)}x smaller), ` +
-      `${stats.commits} commits, ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    console.log(`\n${stats.recordsCommitted} records (${count} good, ${messages.length - count} bad ones in _errors/) in ` +
+      `${stats.filesCommitted} files and ${stats.commits} commits, ${elapsed.toFixed(1)} s`)
+    console.log(`sediment verify: ${formatReport(report).split('\n').at(-1) ?? report.status}`)
+    console.log(`  (${report.totals.objects} objects, sha256 checked; the full report: sediment verify --config FILE)`)
     if (stats.recordsCommitted !== messages.length) throw new Error(`expected ${messages.length} records, committed ${stats.recordsCommitted}`)
+    if (!report.ok) throw new Error(`verify: ${report.status}`)
   } finally {
     await kafka.stop()
     await s3?.stop()

@@ -6,6 +6,7 @@
 import type { SedimentConfig } from '../config/types.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { createLogger } from '../logger.js'
+import { redactText } from '../redact.js'
 import { createStore } from '../service.js'
 import { connectKafkaOffsets } from '../verify/kafka-offsets.js'
 import { Finalizer, type FinalizeReport } from './finalizer.js'
@@ -27,7 +28,7 @@ const FAILURE = 1
 const USAGE = 2
 
 export async function finalizeCommand (config: SedimentConfig, invocation: FinalizeInvocation, io: FinalizeIo): Promise<number> {
-  const logger = createLogger({ level: config.log.level, destination: invocation.watch ? io.stdout : io.stderr })
+  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty, destination: invocation.watch ? io.stdout : io.stderr })
   const store = createStore(config)
   const kafka = connectKafkaOffsets(config.kafka)
   let finalizer: Finalizer
@@ -37,13 +38,14 @@ export async function finalizeCommand (config: SedimentConfig, invocation: Final
     await kafka.close()
     await store.close()
     if (!(err instanceof ConfigError)) throw err
-    io.stderr.write(`sediment: invalid configuration: ${err.message}\n`)
+    io.stderr.write(`sediment: invalid configuration: ${redactText(err.message)}\n`)
     return USAGE
   }
   try {
     if (!invocation.watch) {
       const report = await finalizer.finalizeOnce()
-      io.stdout.write(`${invocation.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`)
+      // a catalog's error output can quote its JDBC or API URL
+      io.stdout.write(`${redactText(invocation.json ? JSON.stringify(report, null, 2) : formatReport(report))}\n`)
       return report.ok ? OK : FAILURE
     }
     const controller = new AbortController()
@@ -64,7 +66,7 @@ export async function finalizeCommand (config: SedimentConfig, invocation: Final
       process.off('SIGINT', onSignal)
     }
   } catch (err) {
-    io.stderr.write(`sediment: finalize failed: ${errorMessage(err)}\n`)
+    io.stderr.write(`sediment: finalize failed: ${redactText(errorMessage(err))}\n`)
     return FAILURE
   } finally {
     await finalizer.close().catch(() => {})

@@ -2,12 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Readable } from 'node:stream'
 import {
   Kafka, logLevel as KafkaLogLevel,
-  type Admin, type Batch, type Consumer, type ConsumerConfig, type EachBatchPayload, type KafkaConfig, type LogEntry
+  type Admin, type Batch, type Consumer, type ConsumerConfig, type EachBatchPayload, type KafkaConfig
 } from 'kafkajs'
 import type { Logger } from 'pino'
 import { ErrorCodes, FencedError, SedimentError, errorMessage, isKafkaFencingError } from '../errors.js'
 import { retry } from '../retry.js'
 import type { AssignedPartition, KafkaRecord, OffsetCommitter, PipelineItem, RecordBatch, TopicPartition } from '../types.js'
+import { kafkajsLogCreator } from '../ops/kafkajs-log.js'
 
 export interface KafkaSourceOptions {
   brokers: string[]
@@ -91,13 +92,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       brokers: [...options.brokers],
       connectionTimeout: options.connectionTimeoutMs ?? 10_000,
       logLevel: KafkaLogLevel.WARN,
-      logCreator: () => (entry: LogEntry) => {
-        const { message, ...extra } = entry.log
-        const fields = { ...extra, namespace: entry.namespace }
-        if (entry.level <= KafkaLogLevel.ERROR) kafkaLog.error(fields, message)
-        else if (entry.level === KafkaLogLevel.WARN) kafkaLog.warn(fields, message)
-        else kafkaLog.debug(fields, message)
-      },
+      logCreator: kafkajsLogCreator(kafkaLog),
       // kafkajs' own retries stay short (≈10 s): beyond that our loops retry forever, with clear logs
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 5 }
     }

@@ -71,7 +71,7 @@ describe('validateConfig defaults', () => {
       },
       sink: { type: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30000 },
       generation: 1,
-      log: { level: 'info' },
+      log: { level: 'info', pretty: false, progressSeconds: 30 },
       metrics: { enabled: true, host: '127.0.0.1', port: 9464, lagIntervalSeconds: 15, readyzUploadFailureSeconds: 60 }
     })
   })
@@ -182,7 +182,7 @@ describe('validateConfig unknown keys', () => {
   })
 
   test('without a near match, the allowed keys are listed', () => {
-    rejects(withValue('log.verbosity', 'x'), 'log.verbosity', /unknown key \(allowed: level\)/)
+    rejects(withValue('log.verbosity', 'x'), 'log.verbosity', /unknown key \(allowed: level, pretty, progressSeconds\)/)
   })
 
   test('in parser.timestampBounds', () => {
