@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
+import { test, type TestContext } from 'node:test'
+import pino, { type Logger } from 'pino'
+import { validateConfig } from '../../src/config/options.js'
+import type { SedimentConfig } from '../../src/config/types.js'
+import { produce, type SampleMessage } from '../../src/demo/sample-data.js'
+import { MetricNames as M } from '../../src/ops/metrics.js'
+import { createStore, runService } from '../../src/service.js'
+import { manifestPrefix, type CutRecord } from '../../src/sinks/layout.js'
+import { checkStart, expiredBetween } from '../../src/sources/log-continuity.js'
+import { connectKafkaOffsets } from '../../src/verify/kafka-offsets.js'
+import { verifyOutput } from '../../src/verify/verify.js'
+import { committedOffsets, endOffsets, readOutput, serviceConfig, startStack, waitFor, type Stack } from '../helpers/e2e.js'
+import { scrape, sum } from '../ops/helpers.js'
+
+test('checkStart: new log above the high watermark, expired below the log start, otherwise ok', () => {
+  assert.deepEqual(checkStart(null, { low: 5, high: 10 }), { kind: 'ok' })
+  assert.deepEqual(checkStart(10, { low: 5, high: 10 }), { kind: 'ok' })
+  assert.deepEqual(checkStart(5, { low: 5, high: 10 }), { kind: 'ok' })
+  assert.deepEqual(checkStart(11, { low: 0, high: 10 }), { kind: 'new-log', start: 11, high: 10 })
+  assert.deepEqual(checkStart(3, { low: 5, high: 10 }), { kind: 'expired', skipped: { from: 3, to: 5 } })
+  // only what lies below the log start is retention's; holes above it are compaction or transaction markers
+  assert.deepEqual(expiredBetween(3, 9, 5), { from: 3, to: 5 })
+  assert.equal(expiredBetween(6, 9, 5), null)
+})
+
+const T0 = Date.UTC(2026, 10, 20, 3, 0, 0)
+
+function messages (from: number, count: number, padBytes = 0): SampleMessage[] {
+  const pad = 'x'.repeat(padBytes)
+  return Array.from({ length: count }, (_, i) => {
+    const id = `m${from + i}`
+    return { partition: 0, id, timestamp: T0, value: Buffer.from(JSON.stringify({ id, ts: T0 + i, pad })) } as SampleMessage
+  })
+}
+
+/** A logger whose JSON lines the test can read. */
+function capture (): { logger: Logger, lines: () => Array<Record<string, unknown>> } {
+  const out: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write (chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l !== '') out.push(JSON.parse(l) as Record<string, unknown>)
+      cb()
+    }
+  })
+  return { logger: pino({ level: 'info' }, stream), lines: () => out }
+}
+
+/** Runs the service until the group's offset reaches the partition's end; returns a /metrics scrape and the logs. */
+async function runUntilCaughtUp (stack: Stack, config: SedimentConfig, topic: string, groupId: string, until?: () => Promise<boolean>) {
+  const log = capture()
+  const controller = new AbortController()
+  const service = runService(config, { logger: log.logger, signal: controller.signal })
+  let samples
+  try {
+    await waitFor('metrics address', 20_000, () => log.lines().some((l) => l.msg === 'metrics server listening'), 100)
+    const base = String(log.lines().find((l) => l.msg === 'metrics server listening')?.address)
+    await waitFor('caught up', 40_000, until ?? (async () => {
+      const [c, e] = await Promise.all([committedOffsets(stack, groupId, topic), endOffsets(stack, topic)])
+      return c.get(0) === e.get(0)
+    }), 300)
+    samples = await scrape(base)
+  } finally {
+    controller.abort()
+    await service
+  }
+  return { samples, logs: log.lines() }
+}
+
+function testConfig (stack: Stack, topic: string, groupId: string, kafka: Record<string, unknown> = {}): SedimentConfig {
+  return validateConfig(serviceConfig(stack, topic, groupId, {
+    kafka,
+    upload: { maxFileBytes: 4 * 1024 * 1024, maxFileAgeSeconds: 1 },
+    metrics: { port: 0, lagIntervalSeconds: 1 },
+    log: { level: 'info' }
+  }))
+}
+
+async function manifests (config: SedimentConfig, topic: string): Promise<CutRecord[]> {
+  const store = createStore(config)
+  const out: CutRecord[] = []
+  for await (const { key } of store.list(`${manifestPrefix(config.sink.prefix, topic)}0/`)) {
+    out.push(JSON.parse(((await store.get(key)) as Buffer).toString('utf8')) as CutRecord)
+  }
+  return out.sort((a, b) => a.startOffset - b.startOffset)
+}
+
+for (const autoOffsetReset of ['earliest', 'latest'] as const) {
+  test(`retention deletes offsets the group had not archived: counted, logged, recorded in the manifest, reported by verify (autoOffsetReset ${autoOffsetReset})`, { timeout: 120_000 }, async (t) => {
+    await expiredRun(t, autoOffsetReset)
+  })
+}
+
+async function expiredRun (t: TestContext, autoOffsetReset: 'earliest' | 'latest'): Promise<void> {
+  const stack = await startStack(t)
+  const topic = 'expiring'
+  const groupId = 'retention'
+  await stack.kafka.createTopic(topic, 1)
+  // 'latest' applies only to a partition that never had an offset: an out-of-range commit resumes at the log start
+  const config = testConfig(stack, topic, groupId, { autoOffsetReset })
+
+  await produce(stack.kafka.bootstrap, topic, messages(0, 100))
+  await runUntilCaughtUp(stack, testConfig(stack, topic, groupId), topic, groupId)
+  assert.equal((await committedOffsets(stack, groupId, topic)).get(0), 100)
+
+  // While the service is down, ~8 MiB arrive: the mock keeps ~5 MiB per partition, so the log start moves past
+  // the committed offset (100) and some of the new records are gone before anyone read them.
+  await produce(stack.kafka.bootstrap, topic, messages(100, 800, 10_000), { batchSize: 50 })
+  const kafka = connectKafkaOffsets(config.kafka)
+  const low = (await kafka.watermarks(topic)).get(0)?.low ?? 0
+  await kafka.close()
+  assert.ok(low > 100, `log start ${low} is beyond the committed offset`)
+
+  const { samples, logs } = await runUntilCaughtUp(stack, config, topic, groupId)
+  const lost = low - 100
+  t.diagnostic(`log start ${low}: ${lost} offsets expired before they were archived`)
+  assert.equal(sum(samples ?? [], M.OFFSETS_EXPIRED, { topic, partition: '0' }), lost, 'metric counts the expired offsets')
+  assert.ok(logs.some((l) => l.level === 50 && l.from === 100 && l.to === low), 'an error log names the range')
+
+  // the manifests chain, and the one after the hole records it
+  const cuts = await manifests(config, topic)
+  for (let i = 1; i < cuts.length; i++) assert.equal(cuts[i]?.startOffset, cuts[i - 1]?.endOffset)
+  const withHole = cuts.filter((c) => c.skipped !== undefined)
+  assert.deepEqual(withHole.map((c) => c.skipped), [[{ from: 100, to: low }]])
+  assert.equal(withHole[0]?.startOffset, 100)
+
+  // nothing else is missing or duplicated: ids 0..99 and low..899, once each
+  const output = await readOutput(stack, 'logs')
+  const want = [...messages(0, 100), ...messages(100, 800)].filter((_, i) => i < 100 || i >= low).map((m) => m.id)
+  assert.deepEqual([...output.good.keys()].sort(), [...want].sort())
+  assert.ok([...output.good.values()].every((dirs) => dirs.length === 1), 'no duplicates')
+
+  // verify reports the loss (not "complete"), and no unexplained gap
+  const kafka2 = connectKafkaOffsets(config.kafka)
+  try {
+    const report = await verifyOutput({ config, store: createStore(config), kafka: kafka2, checksums: false })
+    const expired = report.findings.filter((f) => f.kind === 'expired')
+    assert.deepEqual(expired.map((f) => [f.severity, f.range]), [['error', { start: 100, end: low }]])
+    assert.equal(report.findings.filter((f) => f.kind === 'gap').length, 0)
+    assert.equal(report.status, 'incomplete')
+  } finally {
+    await kafka2.close()
+  }
+}
