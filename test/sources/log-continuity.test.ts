@@ -8,6 +8,7 @@ import { produce, type SampleMessage } from '../../src/demo/sample-data.js'
 import { MetricNames as M } from '../../src/ops/metrics.js'
 import { createStore, runService } from '../../src/service.js'
 import { manifestPrefix, type CutRecord } from '../../src/sinks/layout.js'
+import { MockKafka } from '../../src/testing/mock-kafka.js'
 import { checkStart, expiredBetween } from '../../src/sources/log-continuity.js'
 import { connectKafkaOffsets } from '../../src/verify/kafka-offsets.js'
 import { verifyOutput } from '../../src/verify/verify.js'
@@ -48,7 +49,7 @@ function capture (): { logger: Logger, lines: () => Array<Record<string, unknown
 }
 
 /** Runs the service until the group's offset reaches the partition's end; returns a /metrics scrape and the logs. */
-async function runUntilCaughtUp (stack: Stack, config: SedimentConfig, topic: string, groupId: string, until?: () => Promise<boolean>) {
+async function runUntilCaughtUp (stack: Stack, config: SedimentConfig, topic: string, groupId: string, until?: (logs: Array<Record<string, unknown>>) => boolean) {
   const log = capture()
   const controller = new AbortController()
   const service = runService(config, { logger: log.logger, signal: controller.signal })
@@ -56,10 +57,10 @@ async function runUntilCaughtUp (stack: Stack, config: SedimentConfig, topic: st
   try {
     await waitFor('metrics address', 20_000, () => log.lines().some((l) => l.msg === 'metrics server listening'), 100)
     const base = String(log.lines().find((l) => l.msg === 'metrics server listening')?.address)
-    await waitFor('caught up', 40_000, until ?? (async () => {
+    await waitFor('caught up', 40_000, until !== undefined ? () => until(log.lines()) : async () => {
       const [c, e] = await Promise.all([committedOffsets(stack, groupId, topic), endOffsets(stack, topic)])
       return c.get(0) === e.get(0)
-    }), 300)
+    }, 300)
     samples = await scrape(base)
   } finally {
     controller.abort()
@@ -68,9 +69,16 @@ async function runUntilCaughtUp (stack: Stack, config: SedimentConfig, topic: st
   return { samples, logs: log.lines() }
 }
 
+/** The S3 client decorates the credentials object it was given (`$source`); the config wants the plain keys. */
+function credentials (stack: Stack): Record<string, unknown> {
+  const c = stack.s3.clientConfig.credentials as { accessKeyId: string, secretAccessKey: string }
+  return { credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey } }
+}
+
 function testConfig (stack: Stack, topic: string, groupId: string, kafka: Record<string, unknown> = {}): SedimentConfig {
   return validateConfig(serviceConfig(stack, topic, groupId, {
     kafka,
+    sink: credentials(stack),
     upload: { maxFileBytes: 4 * 1024 * 1024, maxFileAgeSeconds: 1 },
     metrics: { port: 0, lagIntervalSeconds: 1 },
     log: { level: 'info' }
@@ -143,3 +151,47 @@ async function expiredRun (t: TestContext, autoOffsetReset: 'earliest' | 'latest
     await kafka2.close()
   }
 }
+
+test('a deleted and recreated topic stops its partition with SEDIMENT_LOG_REPLACED and a metric; a new generation and group archive the new log', { timeout: 120_000 }, async (t) => {
+  const stack = await startStack(t)
+  const topic = 'recreated'
+  const groupId = 'recreate'
+  await stack.kafka.createTopic(topic, 1)
+  await produce(stack.kafka.bootstrap, topic, messages(0, 100))
+  await runUntilCaughtUp(stack, testConfig(stack, topic, groupId), topic, groupId)
+  const before = await readOutput(stack, 'logs')
+  const oldCuts = await manifests(testConfig(stack, topic, groupId), topic)
+  assert.equal(oldCuts.at(-1)?.endOffset, 100)
+
+  // The topic is deleted and created again: a new log from offset 0 and no committed offset for the group
+  // (Kafka drops a deleted topic's group offsets). The mock cannot delete a topic; a fresh cluster is the same
+  // as far as Sediment can tell: the same topic name, a log restarting at 0, the old manifests in the bucket.
+  const fresh = await MockKafka.start()
+  t.after(async () => { await fresh.stop() })
+  await fresh.createTopic(topic, 1)
+  await produce(fresh.bootstrap, topic, messages(1000, 30))
+  const onFresh: Stack = { ...stack, kafka: fresh }
+  const stoppedLog = (logs: Array<Record<string, unknown>>): Record<string, unknown> | undefined =>
+    logs.find((l) => l.code === 'SEDIMENT_LOG_REPLACED')
+  const { samples, logs } = await runUntilCaughtUp(onFresh, testConfig(onFresh, topic, groupId), topic, groupId,
+    (lines) => stoppedLog(lines) !== undefined)
+  const stopped = stoppedLog(logs)
+  assert.equal(stopped?.level, 50)
+  assert.equal(stopped?.resumeAt, 100)
+  assert.equal(stopped?.high, 30)
+  assert.match(String(stopped?.msg), /recreated.*generation/s)
+  assert.equal(sum(samples ?? [], M.PARTITIONS_STOPPED, { topic, partition: '0', reason: 'new-log' }), 1)
+  // nothing of the new log was read past, committed or written
+  assert.equal((await committedOffsets(onFresh, groupId, topic)).get(0), -1)
+  assert.deepEqual(await manifests(testConfig(stack, topic, groupId), topic), oldCuts)
+  assert.deepEqual((await readOutput(stack, 'logs')).objects, before.objects)
+
+  // The documented remedy: a new generation with a new group archives the new log beside the old one.
+  const remedy = validateConfig({ ...serviceConfig(onFresh, topic, 'recreate-g2', { upload: { maxFileAgeSeconds: 1 }, metrics: { port: 0 }, sink: credentials(stack), log: { level: 'info' } }), generation: 2 })
+  await runUntilCaughtUp(onFresh, remedy, topic, 'recreate-g2')
+  const after = await readOutput(stack, 'logs')
+  const added = after.objects.filter((k) => !before.objects.includes(k))
+  assert.ok(added.length > 0 && added.every((k) => /\/2_0_\d{20}\.jsonl\.gz$/.test(k)), `new objects are generation 2: ${added.join(', ')}`)
+  for (let i = 1000; i < 1030; i++) assert.deepEqual(after.good.get(`m${i}`)?.length, 1, `m${i} archived once`)
+  for (let i = 0; i < 100; i++) assert.deepEqual(after.good.get(`m${i}`)?.length, 1, `m${i} still archived once`)
+})
