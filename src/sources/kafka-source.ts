@@ -19,6 +19,11 @@ export interface KafkaSourceOptions {
   topicPattern?: RegExp | string
   /** Where a partition without a committed offset starts. Default 'earliest'. */
   autoOffsetReset?: 'earliest' | 'latest'
+  /**
+   * Transactional topics. read_committed (default): aborted records are skipped and nothing of an open
+   * transaction is read. read_uncommitted: every record, aborted ones included.
+   */
+  isolationLevel?: 'read_committed' | 'read_uncommitted'
   sessionTimeoutMs?: number
   heartbeatIntervalMs?: number
   rebalanceTimeoutMs?: number
@@ -121,7 +126,8 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       // kafkajs heartbeats only between fetches, and an idle fetch waits this long at the broker: keep it well
       // inside the session timeout so a quiet topic does not cost the membership.
       maxWaitTimeInMs: Math.min(5000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
-      allowAutoTopicCreation: false
+      allowAutoTopicCreation: false,
+      readUncommitted: options.isolationLevel === 'read_uncommitted'
     }
     this.#consumer = this.#kafka.consumer(consumerConfig)
     this.#admin = this.#kafka.admin()
@@ -130,6 +136,14 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       for (const t of e.payload.topics) {
         for (const p of t.partitions) this.#pendingCommits.get(commitToken(t.topic, p.partition, p.offset))?.()
       }
+    })
+    // A fetch of only transaction markers (or aborted records) never reaches eachBatch; kafkajs moves past it on
+    // its own. Expect the next data there, so that it is not taken for a hole (see #onBatch).
+    this.#consumer.on(this.#consumer.events.END_BATCH_PROCESS, (e) => {
+      const { topic, partition, batchSize, firstOffset, lastOffset } = e.payload
+      if (batchSize !== 0 || firstOffset === null || lastOffset === null) return
+      const key = tpKey(topic, partition)
+      if (this.#expected.get(key) === Number(firstOffset)) this.#expected.set(key, Number(lastOffset) + 1)
     })
     this.#consumer.on(this.#consumer.events.CRASH, (e) => {
       const { error, restart } = e.payload
@@ -518,8 +532,13 @@ function commitToken (topic: string, partition: number, offset: string): string 
 }
 
 
-/** Converts a kafkajs batch, skipping messages before `from` (already handled). Null when nothing is left. */
-function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): RecordBatch | null {
+/**
+ * Converts a kafkajs batch, skipping messages before `from` (already handled). Null when nothing is left.
+ * `nextOffset` is the fetch's end, not the last data record + 1: a transaction's marker (a control record, which
+ * kafkajs never hands out) or aborted records at the end of the fetch are passed too, so a committed offset
+ * can reach the partition's end. Nothing past what the fetch returned is covered.
+ */
+export function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): RecordBatch | null {
   const records: KafkaRecord[] = []
   let rawBytes = 0
   for (const m of batch.messages) {
@@ -545,7 +564,7 @@ function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): 
     partition: batch.partition,
     epoch,
     firstOffset: first.offset,
-    nextOffset: last.offset + 1,
+    nextOffset: Math.max(last.offset, fetchEnd(batch)) + 1,
     rawBytes,
     records
   }
@@ -553,4 +572,10 @@ function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): 
 
 export function kafkaSource (options: KafkaSourceOptions): KafkaSource {
   return new KafkaSource(options)
+}
+
+/** The last offset the fetch returned, control and aborted records included (kafkajs' lastOffset). */
+function fetchEnd (batch: Batch): number {
+  const end = Number(batch.lastOffset())
+  return Number.isSafeInteger(end) ? end : -1
 }
