@@ -430,7 +430,9 @@ export class KafkaSource extends Readable implements OffsetCommitter {
         continue
       }
       const check = checkStart(p.committedOffset, w)
-      if (check.kind === 'new-log') {
+      // The admin's "high" is the last stable offset (ListOffsets read_committed): a read_uncommitted reader may
+      // legitimately have committed past it while a transaction is open, so only read_committed can tell.
+      if (check.kind === 'new-log' && this.#o.isolationLevel !== 'read_uncommitted') {
         const error = new LogReplacedError(p, check.start, check.high)
         this.#log.error({ topic: p.topic, partition: p.partition, code: error.code, resumeAt: check.start, high: check.high }, error.message)
         this.#stoppedParts.add(key)
