@@ -137,14 +137,6 @@ export class KafkaSource extends Readable implements OffsetCommitter {
         for (const p of t.partitions) this.#pendingCommits.get(commitToken(t.topic, p.partition, p.offset))?.()
       }
     })
-    // A fetch of only transaction markers (or aborted records) never reaches eachBatch; kafkajs moves past it on
-    // its own. Expect the next data there, so that it is not taken for a hole (see #onBatch).
-    this.#consumer.on(this.#consumer.events.END_BATCH_PROCESS, (e) => {
-      const { topic, partition, batchSize, firstOffset, lastOffset } = e.payload
-      if (batchSize !== 0 || firstOffset === null || lastOffset === null) return
-      const key = tpKey(topic, partition)
-      if (this.#expected.get(key) === Number(firstOffset)) this.#expected.set(key, Number(lastOffset) + 1)
-    })
     this.#consumer.on(this.#consumer.events.CRASH, (e) => {
       const { error, restart } = e.payload
       this.#log.error({ err: errorMessage(error), restart }, 'kafka consumer crashed')
