@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { test, type TestContext } from 'node:test'
 import pino, { type Logger } from 'pino'
 import { validateConfig } from '../../src/config/options.js'
@@ -9,7 +10,9 @@ import { MetricNames as M } from '../../src/ops/metrics.js'
 import { createStore, runService } from '../../src/service.js'
 import { manifestPrefix, type CutRecord } from '../../src/sinks/layout.js'
 import { MockKafka } from '../../src/testing/mock-kafka.js'
-import { checkStart, expiredBetween } from '../../src/sources/log-continuity.js'
+import { KafkaSource } from '../../src/sources/kafka-source.js'
+import { checkStart, expiredBetween, type SkippedEvent } from '../../src/sources/log-continuity.js'
+import type { AssignmentEvent, PipelineItem, RecordBatch } from '../../src/types.js'
 import { connectKafkaOffsets } from '../../src/verify/kafka-offsets.js'
 import { verifyOutput } from '../../src/verify/verify.js'
 import { committedOffsets, endOffsets, readOutput, serviceConfig, startStack, waitFor, type Stack } from '../helpers/e2e.js'
@@ -195,3 +198,55 @@ test('a deleted and recreated topic stops its partition with SEDIMENT_LOG_REPLAC
   for (let i = 1000; i < 1030; i++) assert.deepEqual(after.good.get(`m${i}`)?.length, 1, `m${i} archived once`)
   for (let i = 0; i < 100; i++) assert.deepEqual(after.good.get(`m${i}`)?.length, 1, `m${i} still archived once`)
 })
+
+test('a reader overtaken by retention while reading resumes at the log start, not at the end, even with autoOffsetReset latest', { timeout: 60_000 }, async (t) => {
+  const stack = await startStack(t)
+  const topic = 'overtaken'
+  await stack.kafka.createTopic(topic, 1)
+  await produce(stack.kafka.bootstrap, topic, messages(0, 50))
+  const source = new KafkaSource({
+    brokers: stack.kafka.bootstrap, groupId: 'overtaken', topics: [topic], logger: pino({ level: 'silent' }),
+    autoOffsetReset: 'latest', sessionTimeoutMs: 6000, heartbeatIntervalMs: 300, highWaterMark: 1, maxBytesPerPartition: 64 * 1024
+  })
+  const skipped: SkippedEvent[] = []
+  source.on('skipped', (e: SkippedEvent) => { skipped.push(e) })
+  try {
+    await overtaken(stack, topic, source, skipped)
+  } finally {
+    // before the stack's own teardown stops the cluster, so that leaving the group is quick
+    source.endInput()
+    await source.close()
+  }
+})
+
+async function overtaken (stack: Stack, topic: string, source: KafkaSource, skipped: SkippedEvent[]): Promise<void> {
+  let assigned: AssignmentEvent | undefined
+  source.on('assignment', (e: AssignmentEvent) => { assigned = e })
+  await source.start()
+  await waitFor('assignment', 20_000, () => assigned !== undefined, 100)
+  // a new group with 'latest' starts at the end (50); the first batch read is 50..59, then the reader stalls
+  await produce(stack.kafka.bootstrap, topic, messages(50, 10))
+  const it = source[Symbol.asyncIterator]()
+  const firstBatch = async (): Promise<RecordBatch> => {
+    for (;;) {
+      const { value } = await it.next() as { value: PipelineItem }
+      if (value.kind === 'batch') return value
+    }
+  }
+  const first = await firstBatch()
+  assert.equal(first.firstOffset, 50)
+  await waitFor('the source held by backpressure', 20_000, () => source.paused, 100)
+  // meanwhile ~8 MiB arrive: the mock keeps ~5 MiB, so the reader's position (60) is deleted
+  await produce(stack.kafka.bootstrap, topic, messages(60, 800, 10_000), { batchSize: 50 })
+  const kafka = connectKafkaOffsets({ brokers: stack.kafka.bootstrap, clientId: 'test', ssl: false, connectionTimeoutMs: 5000 })
+  const { low, high } = (await kafka.watermarks(topic)).get(0) ?? { low: 0, high: 0 }
+  await kafka.close()
+  assert.ok(low > 60, `log start ${low} passed the reader`)
+  // the reader continues: it must go on at the log start (kafkajs resets an out-of-range offset) and count the hole
+  const next = await Promise.race([firstBatch(), sleep(25_000).then(() => {
+    throw new Error('no batch within 25 s after the reader was overtaken (was it reset to the end of the log?)')
+  })])
+  assert.equal(next.firstOffset, low, `resumed at the log start ${low}, not at the end ${high}`)
+  assert.deepEqual(next.skipped, [{ from: 60, to: low }])
+  assert.deepEqual(skipped.map((s) => [s.from, s.to]), [[60, low]])
+}
