@@ -8,6 +8,8 @@ export const ErrorCodes = {
   FENCED: 'SEDIMENT_FENCED',
   STORE: 'SEDIMENT_STORE',
   STATE: 'SEDIMENT_STATE',
+  /** A partition's log is not the one the archive continues (topic deleted and recreated): the partition is stopped. */
+  LOG_REPLACED: 'SEDIMENT_LOG_REPLACED',
   SHUTDOWN: 'SEDIMENT_SHUTDOWN'
 } as const
 

@@ -149,6 +149,7 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     ...(k.topics !== undefined ? { topics: k.topics } : {}),
     ...(k.topicPattern !== undefined ? { topicPattern: k.topicPattern, topicRefreshMs: k.topicRefreshSeconds * 1000 } : {}),
     autoOffsetReset: k.autoOffsetReset,
+    isolationLevel: k.isolationLevel,
     sessionTimeoutMs: k.sessionTimeoutMs,
     heartbeatIntervalMs: k.heartbeatIntervalMs,
     rebalanceTimeoutMs: k.rebalanceTimeoutMs,

@@ -43,6 +43,17 @@ export interface BatchBase extends TopicPartition {
    * the parse stage when > 0 and carried to the sink (for metrics).
    */
   filtered?: number
+  /**
+   * Offsets before this batch that no longer exist in Kafka (deleted by retention before the group read them),
+   * [from, to). Set by the source on the batch that follows the hole, carried to the cut's manifest.
+   */
+  skipped?: SkippedRange[]
+}
+
+/** A range of offsets [from, to) the source could not read because the log no longer holds them. */
+export interface SkippedRange {
+  from: number
+  to: number
 }
 
 export interface RecordBatch extends BatchBase {
@@ -192,6 +203,7 @@ export function batchBase (batch: BatchBase): BatchBase {
   }
   if (batch.maxEventTime !== undefined) base.maxEventTime = batch.maxEventTime
   if (batch.filtered !== undefined) base.filtered = batch.filtered
+  if (batch.skipped !== undefined) base.skipped = batch.skipped
   return base
 }
 

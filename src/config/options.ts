@@ -22,6 +22,7 @@ import {
   Compressions,
   LogLevels,
   OffsetResets,
+  IsolationLevels,
   OutputFormats,
   ParquetTypes,
   FallbackPolicies,
@@ -53,6 +54,7 @@ export const defaults = {
   kafka: {
     clientId: 'sediment',
     autoOffsetReset: 'earliest',
+    isolationLevel: 'read_committed',
     sessionTimeoutMs: 30_000,
     heartbeatIntervalMs: 3_000,
     rebalanceTimeoutMs: 60_000,
@@ -290,7 +292,7 @@ function relocated<T> (at: string, validate: () => T): T {
 function kafkaConfig (raw: unknown): KafkaConfig {
   const path = 'kafka'
   const obj = section(raw, path, [
-    'brokers', 'groupId', 'clientId', 'topics', 'topicPattern', 'topicRefreshSeconds', 'autoOffsetReset', 'sessionTimeoutMs',
+    'brokers', 'groupId', 'clientId', 'topics', 'topicPattern', 'topicRefreshSeconds', 'autoOffsetReset', 'isolationLevel', 'sessionTimeoutMs',
     'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'maxBytesPerPartition', 'ssl', 'sasl', 'connectionTimeoutMs'
   ])
   const d = defaults.kafka
@@ -301,6 +303,7 @@ function kafkaConfig (raw: unknown): KafkaConfig {
     ...topicSelection(obj),
     topicRefreshSeconds: withDefault(obj.topicRefreshSeconds, `${path}.topicRefreshSeconds`, d.topicRefreshSeconds, integer(0)),
     autoOffsetReset: withDefault(obj.autoOffsetReset, `${path}.autoOffsetReset`, d.autoOffsetReset, oneOf(OffsetResets)),
+    isolationLevel: withDefault(obj.isolationLevel, `${path}.isolationLevel`, d.isolationLevel, oneOf(IsolationLevels)),
     // Lower bounds catch seconds written where milliseconds are meant.
     sessionTimeoutMs: withDefault(obj.sessionTimeoutMs, `${path}.sessionTimeoutMs`, d.sessionTimeoutMs, integer(1000)),
     heartbeatIntervalMs: withDefault(obj.heartbeatIntervalMs, `${path}.heartbeatIntervalMs`, d.heartbeatIntervalMs, integer(100)),

@@ -48,6 +48,9 @@ export type SinkType = (typeof SinkTypes)[number]
 export const OffsetResets = ['earliest', 'latest'] as const
 export type OffsetReset = (typeof OffsetResets)[number]
 
+export const IsolationLevels = ['read_committed', 'read_uncommitted'] as const
+export type IsolationLevel = (typeof IsolationLevels)[number]
+
 export const LogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LogLevels)[number]
 
@@ -62,6 +65,8 @@ export interface KafkaConfig {
   /** With topicPattern: seconds between looks for new matching topics (0 = never). New ones are picked up without a restart. */
   topicRefreshSeconds: number
   autoOffsetReset: OffsetReset
+  /** Transactional topics: read_committed (default) skips aborted records and waits for open transactions. */
+  isolationLevel: IsolationLevel
   sessionTimeoutMs: number
   heartbeatIntervalMs: number
   rebalanceTimeoutMs: number

@@ -32,7 +32,9 @@ export const MetricNames = {
   READY: 'sediment_ready',
   OPENTSDB_PUSH_FAILURES: 'sediment_opentsdb_push_failures_total',
   LATE_RECORDS: 'sediment_late_records_total',
-  FILTERED_RECORDS: 'sediment_filtered_records_total'
+  FILTERED_RECORDS: 'sediment_filtered_records_total',
+  OFFSETS_EXPIRED: 'sediment_offsets_expired_total',
+  PARTITIONS_STOPPED: 'sediment_partitions_stopped_total'
 } as const
 
 /** Store operations counted as uploads (everything that writes). */
@@ -71,6 +73,8 @@ export class SedimentMetrics {
   readonly commits: Counter<'topic'>
   readonly lateRecords: Counter<'topic'>
   readonly filteredRecords: Counter<'topic'>
+  readonly offsetsExpired: Counter<'topic' | 'partition'>
+  readonly partitionsStopped: Counter<'topic' | 'partition' | 'reason'>
   readonly rebalances: Counter
   readonly pipelineRestarts: Counter
   readonly openTsdbPushFailures: Counter
@@ -120,6 +124,18 @@ export class SedimentMetrics {
     })
     this.commits = new Counter({ name: MetricNames.COMMITS, help: 'Offset commits (one per committed cut of a partition).', labelNames: ['topic'], registers })
     this.filteredRecords = new Counter({ name: MetricNames.FILTERED_RECORDS, help: 'Records a custom parser or transformer module filtered out (returned null).', labelNames: ['topic'], registers })
+    this.offsetsExpired = new Counter({
+      name: MetricNames.OFFSETS_EXPIRED,
+      help: 'Offsets deleted by retention before the group archived them (lost; skipped and recorded in the manifest).',
+      labelNames: ['topic', 'partition'],
+      registers
+    })
+    this.partitionsStopped = new Counter({
+      name: MetricNames.PARTITIONS_STOPPED,
+      help: 'Assigned partitions this process refused to read, by reason (new-log: the topic was recreated; see the README).',
+      labelNames: ['topic', 'partition', 'reason'],
+      registers
+    })
     this.lateRecords = new Counter({ name: MetricNames.LATE_RECORDS, help: 'Records committed into an already finalized time partition (its _SUCCESS existed); needs a finalizer section.', labelNames: ['topic'], registers })
     // Scrape-time values read through the probe: the counters below are kept by the sink itself.
     new Counter({

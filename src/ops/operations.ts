@@ -11,6 +11,7 @@ import type { CommitEvent } from '../sinks/commit-protocol.js'
 import { joinKey, type ObjectStore } from '../sinks/object-store.js'
 import type { ObjectSink } from '../sinks/object-sink.js'
 import type { FetchInfo, KafkaSource } from '../sources/kafka-source.js'
+import type { SkippedEvent, StoppedEvent } from '../sources/log-continuity.js'
 import type { AssignmentEvent, ParsedBatch } from '../types.js'
 import { Health } from './health.js'
 import { OpsServer } from './http-server.js'
@@ -37,6 +38,8 @@ export class Operations {
   #sink: ObjectSink | undefined
   /** Abandoned cuts of finished pipelines (each sink counts its own). */
   readonly #abandoned = { fenced: 0, ambiguous: 0 }
+  /** Per partition: offsets below this were already counted as expired (sediment_offsets_expired_total). */
+  readonly #expiredUpTo = new Map<string, number>()
 
   private constructor (config: SedimentConfig, logger: Logger) {
     this.#log = logger.child({ component: 'ops' })
@@ -123,12 +126,27 @@ export class Operations {
       this.metrics.bytesIn.inc({ topic: f.topic }, f.bytes)
     }
     const onCommit = (e: CommitEvent): void => { this.#onCommit(e) }
+    const onSkipped = (e: SkippedEvent): void => {
+      // The same hole is seen again on every (re)join until a cut past it commits: count each offset once.
+      const key = `${e.topic}\u0000${e.partition}`
+      const from = Math.max(e.from, this.#expiredUpTo.get(key) ?? 0)
+      if (e.to <= from) return
+      this.#expiredUpTo.set(key, e.to)
+      this.metrics.offsetsExpired.inc({ topic: e.topic, partition: String(e.partition) }, e.to - from)
+    }
+    const onStopped = (e: StoppedEvent): void => {
+      this.metrics.partitionsStopped.inc({ topic: e.topic, partition: String(e.partition), reason: e.reason })
+    }
     source.on('assignment', onAssignment)
     source.on('fetch', onFetch)
+    source.on('skipped', onSkipped)
+    source.on('stopped', onStopped)
     sink.events.on('commit', onCommit)
     return () => {
       source.off('assignment', onAssignment)
       source.off('fetch', onFetch)
+      source.off('skipped', onSkipped)
+      source.off('stopped', onStopped)
       sink.events.off('commit', onCommit)
       const s = sink.stats()
       this.#abandoned.fenced += s.fencedCuts

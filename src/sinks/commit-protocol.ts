@@ -24,7 +24,7 @@ import type { Logger } from 'pino'
 import { crashPoint } from '../crash-points.js'
 import { ErrorCodes, FencedError, SedimentError, errorMessage, isKafkaFencingError } from '../errors.js'
 import { retry } from '../retry.js'
-import type { AssignedPartition, OffsetCommitter, TopicPartition } from '../types.js'
+import type { AssignedPartition, OffsetCommitter, SkippedRange, TopicPartition } from '../types.js'
 import {
   decodeMetadata, encodeMetadata, intentKey, manifestKey, manifestPrefix, pad20,
   type CutFile, type CutRecord
@@ -56,6 +56,8 @@ export interface Cut extends TopicPartition {
   files: OpenFile[]
   maxEventTime: number | null
   reason: CutReason
+  /** Offsets of the cut's range that retention deleted before they were read (recorded in the manifest). */
+  skipped?: SkippedRange[]
 }
 
 export type CutOutcome = 'committed' | 'fenced' | 'ambiguous'
@@ -132,7 +134,8 @@ export class CommitProtocol {
       writerId: this.#o.writerId,
       files,
       maxEventTime: cut.maxEventTime,
-      createdAt: new Date().toISOString()
+      createdAt: new Date().toISOString(),
+      ...(cut.skipped !== undefined && cut.skipped.length > 0 ? { skipped: cut.skipped } : {})
     }
     const intent = intentKey(this.#o.prefix, cut.topic, cut.partition, cut.endOffset, this.#o.writerId)
     const manifest = manifestKey(this.#o.prefix, cut.topic, cut.partition, this.#o.generation, cut.startOffset, cut.endOffset)

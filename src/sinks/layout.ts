@@ -1,3 +1,4 @@
+import type { SkippedRange } from '../types.js'
 import { joinKey } from './object-store.js'
 
 /**
@@ -61,6 +62,8 @@ export interface CutRecord {
   /** Largest event time written in this cut (ms), for watermarks; null when only errors. */
   maxEventTime: number | null
   createdAt: string
+  /** Offsets inside [startOffset, endOffset) that retention deleted before they were read (absent: none). */
+  skipped?: SkippedRange[]
 }
 
 /** What the Kafka commit metadata carries: enough for a new owner to finish a cut whose writer died. */

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream'
 import type { Logger } from 'pino'
 import { FencedError, errorMessage } from '../errors.js'
 import { retry } from '../retry.js'
-import type { AssignmentEvent, EncodedBatch, OffsetCommitter, PipelineItem } from '../types.js'
+import type { AssignmentEvent, EncodedBatch, OffsetCommitter, PipelineItem, SkippedRange } from '../types.js'
 import {
   CommitProtocol, abortFiles, cutReason, stoppedError,
   type CommitEvent, type Cut, type CutReason, type UploadPolicy
@@ -74,6 +74,8 @@ interface PartitionState {
   rawBytes: number
   oldestOpenedAt: number
   maxEventTime: number | null
+  /** Offsets of the open range lost to retention (from the source), for the cut's manifest. */
+  skipped: SkippedRange[]
   /** Cuts of this partition, strictly one after another; starts with recovery of a previous owner's cut. */
   chain: Promise<void>
   dropped: boolean
@@ -255,6 +257,7 @@ export class ObjectSink extends Writable {
       ps.maxEventTime = batch.maxEventTime
     }
     ps.rawBytes += batch.rawBytes
+    if (batch.skipped !== undefined) ps.skipped.push(...batch.skipped)
     ps.nextOffset = batch.nextOffset
     const reason = cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policyOf(ps.topic))
     if (reason !== undefined) this.#cut(ps, reason)
@@ -279,6 +282,7 @@ export class ObjectSink extends Writable {
         rawBytes: 0,
         oldestOpenedAt: 0,
         maxEventTime: null,
+        skipped: [],
         chain: Promise.resolve(),
         dropped: false
       }
@@ -312,8 +316,10 @@ export class ObjectSink extends Writable {
       endOffset: ps.nextOffset,
       files,
       maxEventTime: ps.maxEventTime,
-      reason
+      reason,
+      ...(ps.skipped.length > 0 ? { skipped: ps.skipped } : {})
     }
+    ps.skipped = []
     ps.files = new Map()
     ps.rawBytes = 0
     ps.cutStart = ps.nextOffset

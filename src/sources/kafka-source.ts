@@ -7,8 +7,9 @@ import {
 import type { Logger } from 'pino'
 import { ErrorCodes, FencedError, SedimentError, errorMessage, isKafkaFencingError } from '../errors.js'
 import { retry } from '../retry.js'
-import type { AssignedPartition, KafkaRecord, OffsetCommitter, PipelineItem, RecordBatch, TopicPartition } from '../types.js'
+import type { AssignedPartition, KafkaRecord, OffsetCommitter, PipelineItem, RecordBatch, SkippedRange, TopicPartition } from '../types.js'
 import { kafkajsLogCreator } from '../ops/kafkajs-log.js'
+import { LogReplacedError, checkStart, expiredBetween, type SkippedEvent, type StoppedEvent, type Watermarks } from './log-continuity.js'
 
 export interface KafkaSourceOptions {
   brokers: string[]
@@ -19,6 +20,11 @@ export interface KafkaSourceOptions {
   topicPattern?: RegExp | string
   /** Where a partition without a committed offset starts. Default 'earliest'. */
   autoOffsetReset?: 'earliest' | 'latest'
+  /**
+   * Transactional topics. read_committed (default): aborted records are skipped and nothing of an open
+   * transaction is read. read_uncommitted: every record, aborted ones included.
+   */
+  isolationLevel?: 'read_committed' | 'read_uncommitted'
   sessionTimeoutMs?: number
   heartbeatIntervalMs?: number
   rebalanceTimeoutMs?: number
@@ -64,6 +70,10 @@ export class KafkaSource extends Readable implements OffsetCommitter {
   #expected = new Map<string, number>()
   /** Partitions already re-positioned once this epoch (see #gapGuard). */
   #sought = new Set<string>()
+  /** Offsets lost to retention, to be carried on the partition's next batch (then into its cut's manifest). */
+  #skips = new Map<string, SkippedRange[]>()
+  /** Partitions stopped this epoch (their log is not the archived one): nothing of theirs is pushed. */
+  #stoppedParts = new Set<string>()
   #wantRead = true
   #readWaiters: Array<() => void> = []
   #ending = false
@@ -111,7 +121,8 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       // kafkajs heartbeats only between fetches, and an idle fetch waits this long at the broker: keep it well
       // inside the session timeout so a quiet topic does not cost the membership.
       maxWaitTimeInMs: Math.min(5000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
-      allowAutoTopicCreation: false
+      allowAutoTopicCreation: false,
+      readUncommitted: options.isolationLevel === 'read_uncommitted'
     }
     this.#consumer = this.#kafka.consumer(consumerConfig)
     this.#admin = this.#kafka.admin()
@@ -164,7 +175,10 @@ export class KafkaSource extends Readable implements OffsetCommitter {
     // than missed.
     const matching = regex === undefined ? undefined : await this.#matchingTopics(regex).catch(() => undefined)
     const topics = regex !== undefined ? [regex] : [...(this.#o.topics ?? [])]
-    await this.#consumer.subscribe({ topics, fromBeginning: this.#o.autoOffsetReset === 'earliest' })
+    // Always from the beginning: kafkajs applies this default also when a committed offset is out of range
+    // (retention), where "latest" would silently skip everything in between. autoOffsetReset 'latest' for
+    // partitions that never had an offset is applied on assignment instead (#onJoin).
+    await this.#consumer.subscribe({ topics, fromBeginning: true })
     if (regex !== undefined && matching !== undefined) this.#watchTopics(regex, matching)
     this.#running = true
     await this.#consumer.run({
@@ -270,7 +284,10 @@ export class KafkaSource extends Readable implements OffsetCommitter {
   #onJoin (assignment: Record<string, number[]>): void {
     const epoch = ++this.#epoch
     this.#sought.clear()
+    this.#skips.clear()
     this.#expected = new Map()
+    const stoppedBefore = this.#stoppedParts
+    this.#stoppedParts = new Set()
     const topics = Object.keys(assignment)
     this.#assignedTopics = topics
     this.#assignmentReady = (async () => {
@@ -310,8 +327,13 @@ export class KafkaSource extends Readable implements OffsetCommitter {
         }))
         if (epoch !== this.#epoch) return
       }
+      const kept = await this.#checkLogs(partitions, epoch, stoppedBefore)
+      if (epoch !== this.#epoch) return
+      partitions.splice(0, partitions.length, ...kept)
       for (const p of partitions) {
-        if (p.committedOffset !== null) this.#expected.set(tpKey(p.topic, p.partition), p.committedOffset)
+        const key = tpKey(p.topic, p.partition)
+        // #checkLogs may have moved reading past the commit (offsets deleted by retention)
+        if (p.committedOffset !== null && !this.#expected.has(key)) this.#expected.set(key, p.committedOffset)
       }
       this.#log.info({ epoch, partitions: partitions.map((p) => `${p.topic}[${p.partition}]@${p.committedOffset ?? 'none'}`) }, 'partitions assigned')
       if (!this.#ending) {
@@ -330,6 +352,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
     await this.#assignmentReady
     if (this.#ending || !isRunning() || isStale() || batch.isEmpty()) return
     const key = tpKey(batch.topic, batch.partition)
+    if (this.#stoppedParts.has(key)) return
     const expected = this.#expected.get(key)
     const first = Number(batch.firstOffset() ?? batch.messages[0]?.offset)
     if (expected !== undefined && first > expected && !this.#sought.has(key)) {
@@ -340,11 +363,25 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       this.#consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(expected) })
       return
     }
+    if (expected !== undefined && first > expected) {
+      // Still past the expected offset after the re-read: kafkajs reset an out-of-range offset to the log
+      // start. What lies below the log start was deleted by retention before we archived it: count it.
+      const epoch = this.#epoch
+      const low = await this.#logStart(batch.topic, batch.partition)
+      if (epoch !== this.#epoch || !isRunning() || isStale()) return
+      const lost = expiredBetween(expected, first, low ?? first)
+      if (lost !== null) this.#skipped(batch.topic, batch.partition, lost)
+    }
     const out = toRecordBatch(batch, this.#epoch, expected)
     const last = batch.messages[batch.messages.length - 1]
     if (out === null) {
       if (last !== undefined) resolveOffset(last.offset)
       return
+    }
+    const skipped = this.#skips.get(key)
+    if (skipped !== undefined) {
+      out.skipped = skipped
+      this.#skips.delete(key)
     }
     this.#sought.add(key)
     this.#expected.set(key, out.nextOffset)
@@ -352,6 +389,80 @@ export class KafkaSource extends Readable implements OffsetCommitter {
     this.emit('fetch', { topic: out.topic, partition: out.partition, messages: out.records.length, bytes: out.rawBytes } satisfies FetchInfo)
     resolveOffset(String(out.nextOffset - 1))
     if (!more) await this.#waitForRead(heartbeat, isRunning, isStale)
+  }
+
+  /**
+   * Checks each assigned partition's log against where the archive resumes (log-continuity.ts): stops the
+   * partitions whose log was replaced, moves past offsets retention deleted (counting them), and applies
+   * autoOffsetReset 'latest' to partitions that never had an offset. Returns the partitions to read.
+   */
+  async #checkLogs (partitions: AssignedPartition[], epoch: number, stoppedBefore: Set<string>): Promise<AssignedPartition[]> {
+    if (partitions.length === 0) return partitions
+    const marks = new Map<string, Watermarks>()
+    for (const topic of new Set(partitions.map((p) => p.topic))) {
+      const offsets = await retry(async () => await this.#admin.fetchTopicOffsets(topic), {
+        maxAttempts: 20,
+        stop: () => this.#closed || epoch !== this.#epoch ? new SedimentError(ErrorCodes.SHUTDOWN, 'assignment superseded') : undefined,
+        onRetry: (err) => { this.#log.warn({ topic, err: errorMessage(err) }, 'reading the partitions\' watermarks failed, retrying') }
+      })
+      for (const o of offsets) marks.set(tpKey(topic, o.partition), { low: Number(o.low), high: Number(o.high) })
+    }
+    if (epoch !== this.#epoch) return []
+    const kept: AssignedPartition[] = []
+    for (const p of partitions) {
+      const key = tpKey(p.topic, p.partition)
+      const w = marks.get(key)
+      if (w === undefined) {
+        kept.push(p)
+        continue
+      }
+      const check = checkStart(p.committedOffset, w)
+      // The admin's "high" is the last stable offset (ListOffsets read_committed): a read_uncommitted reader may
+      // legitimately have committed past it while a transaction is open, so only read_committed can tell.
+      if (check.kind === 'new-log' && this.#o.isolationLevel !== 'read_uncommitted') {
+        const error = new LogReplacedError(p, check.start, check.high)
+        this.#log.error({ topic: p.topic, partition: p.partition, code: error.code, resumeAt: check.start, high: check.high }, error.message)
+        this.#stoppedParts.add(key)
+        this.#consumer.pause([{ topic: p.topic, partitions: [p.partition] }])
+        this.emit('stopped', { topic: p.topic, partition: p.partition, reason: 'new-log', error } satisfies StoppedEvent)
+        continue
+      }
+      if (stoppedBefore.has(key)) this.#consumer.resume([{ topic: p.topic, partitions: [p.partition] }])
+      if (check.kind === 'expired') {
+        // Read on from the log start; the sink's cut still starts at the commit, with the hole recorded.
+        this.#skipped(p.topic, p.partition, check.skipped)
+        this.#consumer.seek({ topic: p.topic, partition: p.partition, offset: String(w.low) })
+        this.#expected.set(key, w.low)
+      } else if (p.committedOffset === null && this.#o.autoOffsetReset === 'latest') {
+        p.committedOffset = w.high
+        this.#consumer.seek({ topic: p.topic, partition: p.partition, offset: String(w.high) })
+      }
+      kept.push(p)
+    }
+    return kept
+  }
+
+  /** The partition's log start offset, or null when it cannot be read now. */
+  async #logStart (topic: string, partition: number): Promise<number | null> {
+    try {
+      const offsets = await this.#admin.fetchTopicOffsets(topic)
+      const o = offsets.find((x) => x.partition === partition)
+      return o === undefined ? null : Number(o.low)
+    } catch (err) {
+      this.#log.warn({ topic, partition, err: errorMessage(err) }, 'cannot read the log start offset')
+      return null
+    }
+  }
+
+  /** Records offsets lost to retention: error log, 'skipped' event (metric), and on the partition's next batch. */
+  #skipped (topic: string, partition: number, range: SkippedRange): void {
+    const key = tpKey(topic, partition)
+    this.#log.error({ topic, partition, from: range.from, to: range.to, lost: range.to - range.from },
+      'offsets were deleted by retention before they were archived; continuing after them (the gap is recorded in the manifest)')
+    const pending = this.#skips.get(key) ?? []
+    pending.push(range)
+    this.#skips.set(key, pending)
+    this.emit('skipped', { topic, partition, ...range } satisfies SkippedEvent)
   }
 
   /** Holds eachBatch (so kafkajs fetches nothing more) until the next stage reads again, heartbeating. */
@@ -410,8 +521,13 @@ function commitToken (topic: string, partition: number, offset: string): string 
 }
 
 
-/** Converts a kafkajs batch, skipping messages before `from` (already handled). Null when nothing is left. */
-function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): RecordBatch | null {
+/**
+ * Converts a kafkajs batch, skipping messages before `from` (already handled). Null when nothing is left.
+ * `nextOffset` is the fetch's end, not the last data record + 1: a transaction's marker (a control record, which
+ * kafkajs never hands out) or aborted records at the end of the fetch are passed too, so a committed offset
+ * can reach the partition's end. Nothing past what the fetch returned is covered.
+ */
+export function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): RecordBatch | null {
   const records: KafkaRecord[] = []
   let rawBytes = 0
   for (const m of batch.messages) {
@@ -437,7 +553,7 @@ function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): 
     partition: batch.partition,
     epoch,
     firstOffset: first.offset,
-    nextOffset: last.offset + 1,
+    nextOffset: Math.max(last.offset, fetchEnd(batch)) + 1,
     rawBytes,
     records
   }
@@ -445,4 +561,10 @@ function toRecordBatch (batch: Batch, epoch: number, from: number | undefined): 
 
 export function kafkaSource (options: KafkaSourceOptions): KafkaSource {
   return new KafkaSource(options)
+}
+
+/** The last offset the fetch returned, control and aborted records included (kafkajs' lastOffset). */
+function fetchEnd (batch: Batch): number {
+  const end = Number(batch.lastOffset())
+  return Number.isSafeInteger(end) ? end : -1
 }

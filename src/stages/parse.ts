@@ -180,6 +180,7 @@ export class ParseStage extends Transform {
       bad
     }
     if (out.filtered > 0) parsed.filtered = out.filtered
+    if (batch.skipped !== undefined) parsed.skipped = batch.skipped
     return parsed
   }
 

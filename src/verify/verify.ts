@@ -32,7 +32,8 @@ export const FindingKinds = [
   'missing-object', 'size-mismatch', 'checksum-mismatch', 'unreadable-object', 'orphan',
   'commit-pending', 'in-flight',
   'kafka-unavailable', 'unknown-topic', 'no-topics',
-  'retention', 'consumer-lag', 'leftover-intents', 'other-generation'
+  'retention', 'consumer-lag', 'leftover-intents', 'other-generation',
+  'expired'
 ] as const
 export type FindingKind = (typeof FindingKinds)[number]
 
@@ -389,6 +390,16 @@ class Verifier {
       }
     }
     ps.coverage = cuts.length > 0 && end !== null ? { start: cuts[0]?.start ?? 0, end } : null
+    // Holes the writer recorded: offsets retention deleted before they were archived. The manifests chain, but
+    // these records are in no object: lost, and reported as such.
+    for (const m of cuts) {
+      for (const s of m.record?.skipped ?? []) {
+        this.#add({
+          severity: 'error', kind: 'expired', ...at, range: { start: s.from, end: s.to }, key: m.key,
+          message: `offsets ${s.from}..${s.to} were deleted by Kafka retention before they were archived (${s.to - s.from} records lost; recorded in ${m.key})`
+        })
+      }
+    }
 
     if (ps.committed !== undefined) {
       const low = ps.watermarks?.low ?? null
@@ -764,6 +775,14 @@ function manifestProblems (raw: unknown, expected: { topic: string, partition: n
   if (mismatches.length > 0) return { fatal: mismatches.join(', '), files: [] }
   if (expected.end < expected.start) return { fatal: `endOffset ${expected.end} is before startOffset ${expected.start}`, files: [] }
   if (!Array.isArray(r.files)) return { fatal: 'no files array', files: [] }
+  if (r.skipped !== undefined) {
+    const ok = Array.isArray(r.skipped) && (r.skipped as unknown[]).every((s) => {
+      const x = s as { from?: unknown, to?: unknown } | null
+      return typeof x === 'object' && x !== null && isCount(x.from) && isCount(x.to) &&
+        (x.from as number) < (x.to as number) && (x.from as number) >= expected.start && (x.to as number) <= expected.end
+    })
+    if (!ok) return { fatal: `skipped is not a list of offset ranges inside the cut ${expected.start}..${expected.end}`, files: [] }
+  }
   const files: string[] = []
   let records = 0
   for (const [i, f] of (r.files as unknown[]).entries()) {

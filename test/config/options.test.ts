@@ -51,6 +51,7 @@ describe('validateConfig defaults', () => {
         topics: ['events'],
         topicRefreshSeconds: 60,
         autoOffsetReset: 'earliest',
+        isolationLevel: 'read_committed',
         sessionTimeoutMs: 30000,
         heartbeatIntervalMs: 3000,
         rebalanceTimeoutMs: 60000,

@@ -119,7 +119,8 @@ test('metric registry: names in one place, scrape-time gauges, OpenTSDB data poi
     const base = name === MetricNames.CUT_TO_COMMIT ? `${name}_count` : name
     assert.ok(samples.some((s) => s.name === base) || [MetricNames.LAG_SECONDS, MetricNames.MESSAGES_IN, MetricNames.BYTES_IN, MetricNames.BAD_RECORDS,
       MetricNames.RECORDS_WRITTEN, MetricNames.BYTES_WRITTEN, MetricNames.FILES_WRITTEN, MetricNames.UPLOADS_STARTED, MetricNames.UPLOADS_FAILED,
-      MetricNames.UPLOADS_RETRIED, MetricNames.COMMITS, MetricNames.LATE_RECORDS, MetricNames.FILTERED_RECORDS].includes(name as never), `${name} is exported before any labelled value exists`)
+      MetricNames.UPLOADS_RETRIED, MetricNames.COMMITS, MetricNames.LATE_RECORDS, MetricNames.FILTERED_RECORDS, MetricNames.OFFSETS_EXPIRED,
+      MetricNames.PARTITIONS_STOPPED].includes(name as never), `${name} is exported before any labelled value exists`)
   }
   assert.equal(sum(samples, MetricNames.OPEN_FILES), 7)
   assert.equal(sum(samples, MetricNames.BUFFERED_BYTES), 1234)
