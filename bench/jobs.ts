@@ -83,6 +83,11 @@ export interface WorkerResult {
   cpuSeconds: number
   /** CPU seconds of the worker over its whole life (start-up and group join included). */
   processCpuSeconds: number
+  /** Wall time from the worker process's start (its time origin: module loading and group join included) to the
+   *  end of the measured window. */
+  sinceStartMs?: number
+  /** CPU seconds of the worker (all threads) from its start to the end of the measured window. */
+  cpuSinceStartSeconds?: number
   /** Peak RSS of the worker process over its whole life (VmHWM). */
   peakRssBytes: number | null
   /** Measured window on the monotonic clock (µs), to cut a CPU profile to it. */

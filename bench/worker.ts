@@ -46,6 +46,8 @@ class Window {
   #t1 = 0
   #cpu1 = 0
   #us1 = 0
+  #sinceStart = 0
+  #cpuAtStop = 0
   started = false
 
   start (): void {
@@ -61,7 +63,13 @@ class Window {
     this.#t1 = performance.now()
     this.#cpu1 = selfCpuSeconds()
     this.#us1 = monotonicMicros()
+    // performance.now() counts from the process's time origin (its start), so this is wall time from process start
+    this.#sinceStart = this.#t1
+    this.#cpuAtStop = this.#cpu1
   }
+
+  get sinceStartMs (): number { return this.#sinceStart }
+  get cpuSinceStart (): number { return this.#cpuAtStop }
 
   get elapsedMs (): number { return this.#t1 - this.#t0 }
   get cpuSeconds (): number { return this.#cpu1 - this.#cpu0 }
@@ -70,7 +78,8 @@ class Window {
 
 function baseResult (w: Window, messages: number, inputBytes: number): WorkerResult {
   return {
-    messages, inputBytes, elapsedMs: w.elapsedMs, cpuSeconds: w.cpuSeconds, processCpuSeconds: selfCpuSeconds(), peakRssBytes: peakRssBytes(), windowMicros: w.micros
+    messages, inputBytes, elapsedMs: w.elapsedMs, cpuSeconds: w.cpuSeconds, processCpuSeconds: selfCpuSeconds(), peakRssBytes: peakRssBytes(), windowMicros: w.micros,
+    sinceStartMs: w.sinceStartMs, cpuSinceStartSeconds: w.cpuSinceStart
   }
 }
 
