@@ -35,6 +35,7 @@ export function createStore (config: SedimentConfig): ObjectStore {
     region: s.region,
     forcePathStyle: s.forcePathStyle,
     ...(s.socketTimeoutMs !== undefined ? { socketTimeoutMs: s.socketTimeoutMs } : {}),
+    ...(s.checksum !== undefined ? { checksum: s.checksum } : {}),
     ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}),
     ...(s.credentials !== undefined ? { credentials: s.credentials } : {})
   })

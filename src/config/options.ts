@@ -547,7 +547,7 @@ function uploadConfig (raw: unknown): UploadConfig {
   return config
 }
 
-const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs'] as const
+const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs', 'checksum'] as const
 const fileOnlyKeys = ['directory'] as const
 
 function sinkConfig (raw: unknown): SinkConfig {
@@ -574,6 +574,7 @@ function sinkConfig (raw: unknown): SinkConfig {
     const credentials = optional(obj.credentials, `${path}.credentials`, credentialsConfig)
     if (credentials !== undefined) config.credentials = credentials
     config.socketTimeoutMs = withDefault(obj.socketTimeoutMs, `${path}.socketTimeoutMs`, defaults.sink.socketTimeoutMs, integer(1000))
+    config.checksum = withDefault(obj.checksum, `${path}.checksum`, 'when-supported', oneOf(['when-supported', 'when-required'] as const))
   } else {
     if (isAbsent(obj.directory)) throw new ConfigError(`${path}.directory`, 'required when sink.type is "file"')
     config.directory = nonEmptyString(obj.directory, `${path}.directory`)

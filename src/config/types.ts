@@ -196,6 +196,8 @@ export interface SinkConfig {
    * request would stall its partition forever.
    */
   socketTimeoutMs?: number
+  /** s3: flexible checksums ('when-supported', the default: a CRC32 on every body, checked by S3; see S3StoreOptions). */
+  checksum?: 'when-supported' | 'when-required'
   /** file */
   directory?: string
 }
