@@ -25,6 +25,10 @@ export interface ServiceOptions {
   onPipeline?: (parts: { source: KafkaSource, sink: ObjectSink }) => void
   /** With config.finalizer: called once with the counter of late records (records for finalized partitions). */
   onLateData?: (monitor: LateDataMonitor) => void
+  /** false in a worker thread (src/workers/): the main thread serves /metrics, /healthz, /readyz for all. */
+  metricsServer?: boolean
+  /** Called once with the service's metrics and health (a worker thread reports them to the main thread). */
+  onOperations?: (ops: Operations) => void
 }
 
 export function createStore (config: SedimentConfig): ObjectStore {
@@ -50,7 +54,8 @@ export function createStore (config: SedimentConfig): ObjectStore {
 export async function runService (config: SedimentConfig, options: ServiceOptions): Promise<SinkStats> {
   const log = options.logger.child({ component: 'service' })
   // Metrics, /healthz, /readyz, lag and OpenTSDB (config.metrics); the store is wrapped to count its writes.
-  const ops = await Operations.start(config, options.logger)
+  const ops = await Operations.start(config, options.logger, { server: options.metricsServer !== false })
+  options.onOperations?.(ops)
   const store = ops.instrumentStore(createStore(config))
   const onStopping = (): void => { ops.stopping() }
   options.signal.addEventListener('abort', onStopping, { once: true })

@@ -213,7 +213,7 @@ function cloneData (value: unknown): unknown {
  * Throws ConfigError naming the first failing path.
  */
 export function validateConfig (raw: unknown): SedimentConfig {
-  const root = section(raw, '', ['kafka', 'parser', 'partition', 'output', 'upload', 'sink', 'generation', 'log', 'metrics', 'finalizer', 'topicOverrides'])
+  const root = section(raw, '', ['kafka', 'parser', 'partition', 'output', 'upload', 'sink', 'generation', 'log', 'metrics', 'finalizer', 'topicOverrides', 'workers'])
   return withTopicOverrides(root, checkTemplateFields({
     kafka: kafkaConfig(root.kafka),
     parser: parserConfig(root.parser),
@@ -224,8 +224,19 @@ export function validateConfig (raw: unknown): SedimentConfig {
     generation: withDefault(root.generation, 'generation', defaults.generation, integer(0)),
     log: logConfig(root.log),
     metrics: metricsConfig(root.metrics),
-    ...(isAbsent(root.finalizer) ? {} : { finalizer: finalizerConfig(root.finalizer, partitionConfig(root.partition).template) })
+    ...(isAbsent(root.finalizer) ? {} : { finalizer: finalizerConfig(root.finalizer, partitionConfig(root.partition).template) }),
+    ...(isAbsent(root.workers) ? {} : { workers: workersSetting(root.workers, 'workers') })
   }))
+}
+
+/** `workers`: pipelines in worker threads (src/workers/): a count, or "auto" for the cores the container may use. */
+function workersSetting (raw: unknown, path: string): number | 'auto' {
+  if (raw === 'auto') return 'auto'
+  if (typeof raw === 'string' && /^\d+$/.test(raw.trim())) raw = Number(raw)
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > 64) {
+    throw new ConfigError(path, `must be an integer from 1 to 64 or "auto", got ${JSON.stringify(raw)}`)
+  }
+  return raw
 }
 
 /**
