@@ -42,6 +42,19 @@ export interface SedimentJob extends JobBase {
   output?: OutputSettings
 }
 
+/** The service (config + runSediment, as the CLI runs it) with `workers` pipelines, until everything is committed. */
+export interface ServiceJob extends JobBase {
+  kind: 'service'
+  brokers: string[]
+  topic: string
+  groupId: string
+  expected: number
+  s3: S3Target
+  prefix: string
+  sink: SinkSettings
+  workers: number
+}
+
 /** Baseline: a kafkajs consumer group whose eachBatch does nothing (the source's ceiling). */
 export interface KafkajsJob extends JobBase {
   kind: 'kafkajs-raw'
@@ -71,7 +84,7 @@ export interface SinkCutJob extends JobBase {
   mode: 'paced' | 'burst'
 }
 
-export type Job = SedimentJob | KafkajsJob | StagesJob | SinkCutJob
+export type Job = SedimentJob | ServiceJob | KafkajsJob | StagesJob | SinkCutJob
 
 export interface WorkerResult {
   messages: number

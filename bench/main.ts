@@ -200,6 +200,15 @@ function toRecord (pipeline: PipelineName, attempt: number, outcome: WorkerOutco
   return rec
 }
 
+/** The service job counts committed records, not bytes: give it the topic's bytes, as the other pipelines count. */
+function withInput (rec: RunRecord, bytes: number): RunRecord {
+  if (rec.messages === 0) return rec
+  rec.inputBytes = bytes
+  rec.mbPerSec = rec.elapsedMs > 0 ? bytes / 1e6 / (rec.elapsedMs / 1000) : 0
+  if (rec.fromStartMs !== undefined) rec.mbPerSecFromStart = rec.fromStartMs > 0 ? bytes / 1e6 / (rec.fromStartMs / 1000) : 0
+  return rec
+}
+
 function describe (r: RunRecord): string {
   if (!r.ok) return `FAILED: ${r.error ?? ''}`
   const extra: string[] = []
@@ -308,7 +317,18 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
       record.runs.push(sed)
       progress.line(`${s.name}/sediment${tag}`, describe(sed))
 
-      // 4. Other outputs on the same data, and kcat | zstd -3 beside the zstd run.
+      // 4. The service (CLI path) with 1 and N pipelines
+      for (const n of s.workers ?? []) {
+        const label = `${s.name}/service-w${n}${tag}`
+        const rec = await withInfraCpu(pids, async () => withInput(toRecord(n === 1 ? 'service-w1' : 'service-w2', attempt, await runWorker({
+          kind: 'service', brokers: mock.bootstrap, topic, groupId: `bench-${s.name}-service-w${n}-${attempt}`, expected: produced.messages,
+          s3: s3Target(s3), prefix: `${s.name}-service-w${n}-${attempt}`, sink: s.sink, workers: n, timeoutMs: options.timeoutMs, progressMs: 1000
+        }, label, hard)), produced.bytes))
+        record.runs.push(rec)
+        progress.line(label, describe(rec))
+      }
+
+      // 5. Other outputs on the same data, and kcat | zstd -3 beside the zstd run.
       for (const variant of s.variants ?? []) {
         if (variant.output.compression === 'zstd' && ctx.kcat && ctx.zstd) {
           const kz = await withInfraCpu(pids, async () => await runKcat(mock.bootstrap, topic, produced, attempt, s.name + tag, options.timeoutMs, 'zstd', `bench-${s.name}-kcat-zstd-${attempt}`))

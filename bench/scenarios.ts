@@ -20,6 +20,8 @@ export interface KafkaScenario {
   sink: SinkSettings
   /** Extra Sediment runs on the same topic with other outputs (codec / format), side by side with the default. */
   variants?: OutputVariant[]
+  /** Runs of the service (CLI path) with these `workers` settings on the same topic. */
+  workers?: number[]
 }
 
 export interface OutputVariant {
@@ -69,7 +71,8 @@ export function scenarios (quick: boolean): Scenario[] {
       data: { shape: 'small', count: small, partitions: PARTITIONS, time: 'ordered', hours: 4 },
       sink: { maxFileBytes: steadyCut, maxFileAgeSeconds: 3600 },
       // quick mode leaves the other outputs out to stay under 2 minutes with the live scenario
-      ...(quick ? {} : { variants: OUTPUT_VARIANTS })
+      ...(quick ? {} : { variants: OUTPUT_VARIANTS }),
+      workers: [1, 2]
     },
     {
       // A consumer caught up with live traffic gets small fetches: the same data as steady, produced in sets of

@@ -21,7 +21,9 @@ import {
   type CommitEvent, type EncodedBatch, type KafkaRecord, type OffsetCommitter, type PipelineItem, type RecordBatch
 } from '../src/index.js'
 import { TIMESTAMP_FIELD, generate } from './data.js'
-import type { Job, KafkajsJob, OutputSettings, SedimentJob, SinkCutJob, StagesJob, WorkerMessage, WorkerResult } from './jobs.js'
+import type { Job, KafkajsJob, OutputSettings, SedimentJob, ServiceJob, SinkCutJob, StagesJob, WorkerMessage, WorkerResult } from './jobs.js'
+import { validateConfig } from '../src/config/options.js'
+import { runSediment as runSedimentService } from '../src/workers/index.js'
 import { monotonicMicros, peakRssBytes, selfCpuSeconds } from './measure.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..')
@@ -206,6 +208,51 @@ async function runSediment (job: SedimentJob): Promise<WorkerResult> {
     sourcePausedFraction: samples === 0 ? 0 : pausedSamples / samples,
     ...(error !== undefined ? { error } : {})
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The service as the CLI runs it (config, runSediment), with `workers` pipelines in worker threads. The pipelines
+// live in other threads, so progress comes from the group's committed offsets: the run ends when they cover the
+// topic. There is no first-batch clock (the window starts with the service).
+
+async function runServiceJob (job: ServiceJob): Promise<WorkerResult> {
+  const config = validateConfig({
+    kafka: { brokers: job.brokers, groupId: job.groupId, topics: [job.topic], autoOffsetReset: 'earliest' },
+    parser: { type: 'json', timestampField: TIMESTAMP_FIELD },
+    upload: { maxFileBytes: job.sink.maxFileBytes, maxFileAgeSeconds: job.sink.maxFileAgeSeconds },
+    sink: { type: 's3', bucket: job.s3.bucket, prefix: job.prefix, endpoint: job.s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: job.s3.credentials },
+    log: { level: 'warn' },
+    metrics: { enabled: false },
+    workers: job.workers
+  })
+  const admin = new Kafka({ clientId: 'sediment-bench-watch', brokers: job.brokers, logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  const controller = new AbortController()
+  const w = new Window()
+  let committed = 0
+  let error: string | undefined
+  // The mock broker has no DescribeGroups, and the pipelines are in other threads: no first-batch clock here.
+  w.start()
+  const service = runSedimentService(config, { logger, signal: controller.signal })
+  const failed = service.then(() => 'stopped' as const, (err: unknown) => { error = errorText(err); return 'failed' as const })
+  const deadline = Date.now() + job.timeoutMs
+  try {
+    for (;;) {
+      if (Date.now() > deadline) { error = `timed out after ${job.timeoutMs} ms`; break }
+      if (await Promise.race([failed, sleep(100, 'tick' as const)]) !== 'tick') { error ??= 'the service stopped on its own'; break }
+      const [t] = await admin.fetchOffsets({ groupId: job.groupId, topics: [job.topic] })
+      committed = (t?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+      void send({ type: 'progress', done: committed, total: job.expected, bytes: 0, extra: `committed (${job.workers} workers)` })
+      if (committed >= job.expected) break
+    }
+  } finally {
+    w.stop()
+    controller.abort()
+    await failed
+    await admin.disconnect().catch(() => {})
+  }
+  // input bytes: the topic's message values, as the other pipelines count them (the orchestrator knows them)
+  return { ...baseResult(w, committed, 0), recordsCommitted: committed, ...(error !== undefined ? { error } : {}) }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -485,6 +532,7 @@ async function main (): Promise<void> {
   let result: WorkerResult
   switch (job.kind) {
     case 'sediment': result = await runSediment(job); break
+    case 'service': result = await runServiceJob(job); break
     case 'kafkajs-raw': result = await runKafkajs(job); break
     case 'stages': result = await runStages(job); break
     case 'sink-cut': result = await runSinkCut(job); break
