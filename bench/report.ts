@@ -123,9 +123,8 @@ export function summarize (scenarios: ScenarioRecord[]): SummaryRow[] {
     for (const p of order) {
       const r = best(s.runs, p)
       if (r === undefined) continue
-      // the service rows have no first-batch clock (their pipelines run in other threads)
       const ratio = (base: RunRecord | undefined): number | null =>
-        r.ok && base?.ok === true && base.mbPerSec > 0 && p !== 'sink-paced' && p !== 'sink-burst' && !p.startsWith('service-') ? r.mbPerSec / base.mbPerSec : null
+        r.ok && base?.ok === true && base.mbPerSec > 0 && p !== 'sink-paced' && p !== 'sink-burst' ? r.mbPerSec / base.mbPerSec : null
       const ratioFromStart = (base: RunRecord | undefined): number | null =>
         r.ok && base?.ok === true && r.mbPerSecFromStart !== undefined && base.mbPerSecFromStart !== undefined && base.mbPerSecFromStart > 0 && p !== 'sink-paced' && p !== 'sink-burst'
           ? r.mbPerSecFromStart / base.mbPerSecFromStart
@@ -166,16 +165,15 @@ export function formatTable (rows: SummaryRow[]): string {
     a === null || a === undefined ? num(b, digits) : `${num(a, digits)} / ${num(b, digits)}`
   for (const r of rows) {
     const sink = r.pipeline === 'sink-paced' || r.pipeline === 'sink-burst'
-    const service = r.pipeline.startsWith('service-')
     const c = r.cutToCommitMs
     const cpuStart = r.cpuFromStartSeconds ?? null
     const cells = [
       r.scenario,
       PIPELINE_LABELS[r.pipeline] + (r.ok ? '' : ` **FAILED: ${(r.error ?? '').replace(/\|/g, '/').slice(0, 80)}**`),
-      !r.ok ? '—' : service ? `${num((r.fromStartMs ?? 0) / 1000, 1)} / —` : pair(r.fromStartMs === undefined ? null : r.fromStartMs / 1000, r.elapsedMs / 1000, 1),
-      !r.ok ? '—' : service ? `${num(r.mbPerSecFromStart, 1)} / —` : pair(sink ? null : r.mbPerSecFromStart, r.mbPerSec, 1),
-      service ? `${num(r.vsKafkajsFromStart, 2)} / —` : pair(r.vsKafkajsFromStart, r.vsKafkajs, 2),
-      service ? `${num(r.vsKcatGzipFromStart, 2)} / —` : pair(r.vsKcatGzipFromStart, r.vsKcatGzip, 2),
+      r.ok ? pair(r.fromStartMs === undefined ? null : r.fromStartMs / 1000, r.elapsedMs / 1000, 1) : '—',
+      r.ok ? pair(sink ? null : r.mbPerSecFromStart, r.mbPerSec, 1) : '—',
+      pair(r.vsKafkajsFromStart, r.vsKafkajs, 2),
+      pair(r.vsKcatGzipFromStart, r.vsKcatGzip, 2),
       cpuStart === null ? num(r.cpuSeconds, 1) : `${num(cpuStart, 1)} (${num(r.cpuSeconds, 1)})`,
       sink ? '—' : num(r.cpuPerMillion, 1),
       num(r.peakRssMB),
@@ -197,7 +195,7 @@ export function formatTable (rows: SummaryRow[]): string {
   lines.push('')
   lines.push('³ "a / b": a from process start (module loading, connecting and the mock broker\'s ~3 s group join included; kcat: from spawn, with `-G`), b from the first batch (kcat: from its group assignment) until every offset is committed and visible (Sediment) or every message read (baselines). The ratios are throughput ratios measured in the same run on the same topic.')
   lines.push('')
-  lines.push('⁵ the service as the CLI runs it (config defaults, runSediment) with 1 or 2 pipelines (worker threads), metrics off; from start only (its pipelines run in other threads and the mock broker has no DescribeGroups, so there is no first-batch clock) until the committed offsets cover the topic (polled every 100 ms).')
+  lines.push('⁵ the service as the CLI runs it (config defaults, runSediment) with 1 or 2 pipelines (worker threads); its clocks come from its own /metrics (sediment_messages_in_total, polled every 250 ms): first batch = first message in; when all are in it is stopped as by SIGTERM (flush, commit, leave) and ends when the service has returned.')
   lines.push('')
   lines.push('⁴ CPU s from process start (all threads of the measured process; kcat | gzip: both processes) plus the S3 server\'s CPU during the run, per million messages; the mock broker\'s CPU is not counted (it stands in for Kafka).')
   return lines.join('\n')

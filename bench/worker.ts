@@ -7,6 +7,7 @@
  * job.timeoutMs (it then reports what it has, with `error`).
  */
 import { randomBytes } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import { readdirSync, writeFileSync } from 'node:fs'
 import { findSourceMap } from 'node:module'
 import { join, resolve } from 'node:path'
@@ -212,47 +213,84 @@ async function runSediment (job: SedimentJob): Promise<WorkerResult> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The service as the CLI runs it (config, runSediment), with `workers` pipelines in worker threads. The pipelines
-// live in other threads, so progress comes from the group's committed offsets: the run ends when they cover the
-// topic. There is no first-batch clock (the window starts with the service).
+// live in other threads, so progress comes from the service's own /metrics (sediment_messages_in_total, all
+// workers summed), polled every 250 ms: the first message in starts the window, all of them in is the end of
+// input, on which the run is stopped like SIGTERM (the sink flushes and commits everything, then it ends).
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  const port = (server.address() as AddressInfo).port
+  await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  return port
+}
+
+async function messagesIn (url: string): Promise<number> {
+  try {
+    const text = await (await fetch(url)).text()
+    let n = 0
+    for (const line of text.split('\n')) if (line.startsWith('sediment_messages_in_total{')) n += Number(line.slice(line.lastIndexOf(' ') + 1))
+    return n
+  } catch {
+    return 0
+  }
+}
 
 async function runServiceJob (job: ServiceJob): Promise<WorkerResult> {
+  const port = await freePort()
   const config = validateConfig({
     kafka: { brokers: job.brokers, groupId: job.groupId, topics: [job.topic], autoOffsetReset: 'earliest' },
     parser: { type: 'json', timestampField: TIMESTAMP_FIELD },
     upload: { maxFileBytes: job.sink.maxFileBytes, maxFileAgeSeconds: job.sink.maxFileAgeSeconds },
     sink: { type: 's3', bucket: job.s3.bucket, prefix: job.prefix, endpoint: job.s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: job.s3.credentials },
     log: { level: 'warn' },
-    metrics: { enabled: false },
+    metrics: { host: '127.0.0.1', port, lagIntervalSeconds: 60 },
     workers: job.workers
   })
-  const admin = new Kafka({ clientId: 'sediment-bench-watch', brokers: job.brokers, logLevel: logLevel.NOTHING }).admin()
-  await admin.connect()
+  const url = `http://127.0.0.1:${port}/metrics`
   const controller = new AbortController()
   const w = new Window()
-  let committed = 0
+  const startedAt = performance.now()
+  let joinMs = 0
+  let readMs: number | undefined
+  let read = 0
   let error: string | undefined
-  // The mock broker has no DescribeGroups, and the pipelines are in other threads: no first-batch clock here.
-  w.start()
   const service = runSedimentService(config, { logger, signal: controller.signal })
-  const failed = service.then(() => 'stopped' as const, (err: unknown) => { error = errorText(err); return 'failed' as const })
+  const ended = service.then(() => 'stopped' as const, (err: unknown) => { error = errorText(err); return 'failed' as const })
   const deadline = Date.now() + job.timeoutMs
   try {
-    for (;;) {
+    while (!controller.signal.aborted) {
       if (Date.now() > deadline) { error = `timed out after ${job.timeoutMs} ms`; break }
-      if (await Promise.race([failed, sleep(100, 'tick' as const)]) !== 'tick') { error ??= 'the service stopped on its own'; break }
-      const [t] = await admin.fetchOffsets({ groupId: job.groupId, topics: [job.topic] })
-      committed = (t?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
-      void send({ type: 'progress', done: committed, total: job.expected, bytes: 0, extra: `committed (${job.workers} workers)` })
-      if (committed >= job.expected) break
+      if (await Promise.race([ended, sleep(250, 'tick' as const)]) !== 'tick') { error ??= 'the service stopped on its own'; break }
+      read = await messagesIn(url)
+      if (read > 0 && !w.started) {
+        w.start()
+        joinMs = performance.now() - startedAt
+      }
+      void send({ type: 'progress', done: read, total: job.expected, bytes: 0, extra: `${job.workers} workers` })
+      if (read >= job.expected) {
+        readMs = performance.now() - startedAt - joinMs
+        controller.abort() // end of input: flush, commit, leave the group (the SIGTERM path)
+      }
     }
+    controller.abort()
+    await ended
   } finally {
     w.stop()
-    controller.abort()
-    await failed
+  }
+  // Everything committed? (the group's offsets cover the topic)
+  const admin = new Kafka({ clientId: 'sediment-bench-watch', brokers: job.brokers, logLevel: logLevel.NOTHING }).admin()
+  let committed = 0
+  try {
+    await admin.connect()
+    const [t] = await admin.fetchOffsets({ groupId: job.groupId, topics: [job.topic] })
+    committed = (t?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+  } finally {
     await admin.disconnect().catch(() => {})
   }
+  if (error === undefined && committed !== job.expected) error = `committed ${committed} records, expected ${job.expected}`
   // input bytes: the topic's message values, as the other pipelines count them (the orchestrator knows them)
-  return { ...baseResult(w, committed, 0), recordsCommitted: committed, ...(error !== undefined ? { error } : {}) }
+  return { ...baseResult(w, read, 0), joinMs, ...(readMs !== undefined ? { readMs } : {}), recordsCommitted: committed, ...(error !== undefined ? { error } : {}) }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -29,6 +29,12 @@ export interface ServiceOptions {
   metricsServer?: boolean
   /** Called once with the service's metrics and health (a worker thread reports them to the main thread). */
   onOperations?: (ops: Operations) => void
+  /**
+   * On shutdown, after the final cuts are committed and before the consumer leaves the group. Worker threads
+   * wait here until every worker has flushed: a member leaving starts a rebalance that refuses the others'
+   * commits still in flight (src/workers/).
+   */
+  beforeLeave?: () => Promise<void>
 }
 
 export function createStore (config: SedimentConfig): ObjectStore {
@@ -184,6 +190,7 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     await source.start({ signal: options.signal })
     if (options.signal.aborted) source.endInput()
     await flowing
+    if (options.signal.aborted) await options.beforeLeave?.()
     return sink.stats()
   } catch (err) {
     source.destroy()

@@ -16,10 +16,13 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { type: 'stop' }
+  | { type: 'leave' }
   | { type: 'scrape', id: number }
 
 export type FromWorker =
   | { type: 'readiness', readiness: Readiness }
+  /** Shutting down: its final cuts are committed; it waits for 'leave' before leaving the group. */
+  | { type: 'flushed' }
   | { type: 'scrape', id: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   | { type: 'done', stats: SinkStats }
   | { type: 'failed', message: string, code?: string, config?: boolean }

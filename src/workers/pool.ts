@@ -33,6 +33,9 @@ const { workerData } = require('node:worker_threads')
 })
 `
 
+/** On shutdown, how long flushed workers wait for the others before leaving the group anyway. */
+const LEAVE_TOGETHER_MS = 20_000
+
 /** How long a scrape waits for a worker; a busy or stuck worker is left out of that scrape rather than hang it. */
 const SCRAPE_TIMEOUT_MS = 2000
 
@@ -40,6 +43,8 @@ interface Member {
   index: number
   worker: Worker
   readiness: Readiness
+  flushed: boolean
+  ended: boolean
   stats?: SinkStats
   failure?: FromWorker & { type: 'failed' }
   exited: Promise<number>
@@ -62,7 +67,18 @@ export async function runWorkers (config: SedimentConfig, count: number, options
   const members: Member[] = []
   const stopAll = (): void => {
     stopping = true
-    for (const m of members) m.worker.postMessage({ type: 'stop' } satisfies ToWorker)
+    for (const m of members) if (!m.ended) m.worker.postMessage({ type: 'stop' } satisfies ToWorker)
+  }
+  // Shutdown: every worker commits its final cuts while the group is unchanged, then all leave together; one
+  // leaving earlier would start a rebalance that refuses the others' last commits.
+  let leaveTimer: NodeJS.Timeout | undefined
+  const letLeave = (force: boolean): void => {
+    if (!force && !members.every((m) => m.flushed || m.ended)) {
+      leaveTimer ??= setTimeout(() => { letLeave(true) }, LEAVE_TOGETHER_MS)
+      return
+    }
+    if (leaveTimer !== undefined) clearTimeout(leaveTimer)
+    for (const m of members) if (m.flushed && !m.ended) m.worker.postMessage({ type: 'leave' } satisfies ToWorker)
   }
 
   for (let index = 0; index < count; index++) {
@@ -72,11 +88,23 @@ export async function runWorkers (config: SedimentConfig, count: number, options
       index,
       worker,
       readiness: { ready: false, reason: `worker ${index} is starting` },
-      exited: new Promise((resolve) => { worker.once('exit', resolve) }),
+      flushed: false,
+      ended: false,
+      exited: new Promise((resolve) => {
+        worker.once('exit', (code) => {
+          member.ended = true
+          if (stopping) letLeave(false) // one that ended without flushing must not hold the others
+          resolve(code)
+        })
+      }),
       scrapes: new Map()
     }
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'readiness') member.readiness = m.readiness
+      else if (m.type === 'flushed') {
+        member.flushed = true
+        letLeave(false)
+      }
       else if (m.type === 'scrape') member.scrapes.get(m.id)?.(m.metrics)
       else if (m.type === 'done') member.stats = m.stats
       else {
@@ -107,6 +135,7 @@ export async function runWorkers (config: SedimentConfig, count: number, options
       }
     }
   } finally {
+    if (leaveTimer !== undefined) clearTimeout(leaveTimer)
     options.signal.removeEventListener('abort', onAbort)
     await server?.close()
   }

@@ -24,9 +24,12 @@ const logger = createLogger({
 
 const controller = new AbortController()
 let ops: Operations | undefined
+let leave: () => void = () => {}
+const mayLeave = new Promise<void>((resolve) => { leave = resolve })
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'stop') controller.abort('SIGTERM')
+  else if (m.type === 'leave') leave()
   else if (m.type === 'scrape') {
     const metrics = ops?.metrics.registry.getMetricsAsJSON() ?? Promise.resolve([])
     metrics.then(
@@ -49,6 +52,10 @@ try {
     logger,
     signal: controller.signal,
     metricsServer: false,
+    beforeLeave: async () => {
+      post({ type: 'flushed' })
+      await mayLeave
+    },
     onOperations: (o) => {
       ops = o
       post({ type: 'readiness', readiness: o.health.readiness() })
