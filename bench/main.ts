@@ -325,7 +325,7 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
           s3: s3Target(s3), prefix: `${s.name}-service-w${n}-${attempt}`, sink: s.sink, workers: n, timeoutMs: options.timeoutMs, progressMs: 1000
         }, label, hard)), produced.bytes))
         record.runs.push(rec)
-        progress.line(label, describe(rec))
+        progress.line(label, `${describe(rec)}${rec.notes !== undefined ? `; ${rec.notes.join('; ')}` : ''}`)
       }
 
       // 5. Other outputs on the same data, and kcat | zstd -3 beside the zstd run.

@@ -258,6 +258,15 @@ async function runServiceJob (job: ServiceJob): Promise<WorkerResult> {
   const service = runSedimentService(config, { logger, signal: controller.signal })
   const ended = service.then(() => 'stopped' as const, (err: unknown) => { error = errorText(err); return 'failed' as const })
   const deadline = Date.now() + job.timeoutMs
+  const admin = new Kafka({ clientId: 'sediment-bench-watch', brokers: job.brokers, logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  const committedNow = async (): Promise<number> => {
+    const [t] = await admin.fetchOffsets({ groupId: job.groupId, topics: [job.topic] })
+    return (t?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+  }
+  let committed = 0
+  let leaveMs: number | undefined
+  let stopped = false
   try {
     while (!controller.signal.aborted) {
       if (Date.now() > deadline) { error = `timed out after ${job.timeoutMs} ms`; break }
@@ -274,23 +283,31 @@ async function runServiceJob (job: ServiceJob): Promise<WorkerResult> {
       }
     }
     controller.abort()
-    await ended
-  } finally {
+    // The run ends when everything is committed (as the library runs end); leaving the group comes after.
+    while (error === undefined && Date.now() < deadline) {
+      committed = await committedNow()
+      if (committed >= job.expected) break
+      if (await Promise.race([ended, sleep(100, 'tick' as const)]) !== 'tick') { committed = await committedNow(); break }
+    }
     w.stop()
-  }
-  // Everything committed? (the group's offsets cover the topic)
-  const admin = new Kafka({ clientId: 'sediment-bench-watch', brokers: job.brokers, logLevel: logLevel.NOTHING }).admin()
-  let committed = 0
-  try {
-    await admin.connect()
-    const [t] = await admin.fetchOffsets({ groupId: job.groupId, topics: [job.topic] })
-    committed = (t?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+    stopped = true
+    const t0 = performance.now()
+    await ended
+    leaveMs = performance.now() - t0
   } finally {
+    if (!stopped) w.stop()
     await admin.disconnect().catch(() => {})
   }
   if (error === undefined && committed !== job.expected) error = `committed ${committed} records, expected ${job.expected}`
   // input bytes: the topic's message values, as the other pipelines count them (the orchestrator knows them)
-  return { ...baseResult(w, read, 0), joinMs, ...(readMs !== undefined ? { readMs } : {}), recordsCommitted: committed, ...(error !== undefined ? { error } : {}) }
+  return {
+    ...baseResult(w, read, 0),
+    joinMs,
+    ...(readMs !== undefined ? { readMs } : {}),
+    recordsCommitted: committed,
+    ...(leaveMs !== undefined ? { notes: [`the service returned ${(leaveMs / 1000).toFixed(1)} s after everything was committed (leaving the group)`] } : {}),
+    ...(error !== undefined ? { error } : {})
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
