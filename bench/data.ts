@@ -124,6 +124,8 @@ export interface Produced {
  * values (plus record overhead) stays under 1 MiB: consumers see full fetches, as from a backlog on real Kafka.
  */
 export const DEFAULT_SET_BYTES = 900_000
+/** ~31 messages of ~207 B: the fetch size of a consumer that keeps up with live traffic (issue 11's measurement). */
+export const LIVE_SET_BYTES = 6_400
 
 /**
  * Produces the spec's messages (uncompressed, acks=1, one partition per request, message sets of ~`setBytes`,
@@ -157,7 +159,8 @@ export async function produce (
         .then(() => { inFlight.delete(p) })
       p.catch(() => {}) // surfaced by the race below or the final Promise.all
       inFlight.add(p)
-      if (inFlight.size >= 4) await Promise.race(inFlight)
+      // small sets (the live scenario: ~32,000 requests per million messages) need more in flight to produce quickly
+      if (inFlight.size >= (setBytes < 100_000 ? 32 : 4)) await Promise.race(inFlight)
       options.onProgress?.(messages, bytes)
       if (options.deadline !== undefined && Date.now() > options.deadline) throw new Error(`producing timed out after ${messages} messages`)
     }

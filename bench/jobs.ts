@@ -42,6 +42,19 @@ export interface SedimentJob extends JobBase {
   output?: OutputSettings
 }
 
+/** The service (config + runSediment, as the CLI runs it) with `workers` pipelines, until everything is committed. */
+export interface ServiceJob extends JobBase {
+  kind: 'service'
+  brokers: string[]
+  topic: string
+  groupId: string
+  expected: number
+  s3: S3Target
+  prefix: string
+  sink: SinkSettings
+  workers: number
+}
+
 /** Baseline: a kafkajs consumer group whose eachBatch does nothing (the source's ceiling). */
 export interface KafkajsJob extends JobBase {
   kind: 'kafkajs-raw'
@@ -71,7 +84,7 @@ export interface SinkCutJob extends JobBase {
   mode: 'paced' | 'burst'
 }
 
-export type Job = SedimentJob | KafkajsJob | StagesJob | SinkCutJob
+export type Job = SedimentJob | ServiceJob | KafkajsJob | StagesJob | SinkCutJob
 
 export interface WorkerResult {
   messages: number
@@ -83,6 +96,11 @@ export interface WorkerResult {
   cpuSeconds: number
   /** CPU seconds of the worker over its whole life (start-up and group join included). */
   processCpuSeconds: number
+  /** Wall time from the worker process's start (its time origin: module loading and group join included) to the
+   *  end of the measured window. */
+  sinceStartMs?: number
+  /** CPU seconds of the worker (all threads) from its start to the end of the measured window. */
+  cpuSinceStartSeconds?: number
   /** Peak RSS of the worker process over its whole life (VmHWM). */
   peakRssBytes: number | null
   /** Measured window on the monotonic clock (µs), to cut a CPU profile to it. */

@@ -179,6 +179,11 @@ function toRecord (pipeline: PipelineName, attempt: number, outcome: WorkerOutco
     cpuSeconds: r.cpuSeconds,
     processCpuSeconds: r.processCpuSeconds
   }
+  if (r.sinceStartMs !== undefined) {
+    rec.fromStartMs = Math.round(r.sinceStartMs)
+    rec.mbPerSecFromStart = r.sinceStartMs > 0 ? r.inputBytes / 1e6 / (r.sinceStartMs / 1000) : 0
+  }
+  if (r.cpuSinceStartSeconds !== undefined) rec.cpuFromStartSeconds = r.cpuSinceStartSeconds
   if (r.error !== undefined) rec.error = r.error
   if (r.files !== undefined) rec.files = r.files
   if (r.bytesWritten !== undefined) rec.bytesWritten = r.bytesWritten
@@ -192,6 +197,15 @@ function toRecord (pipeline: PipelineName, attempt: number, outcome: WorkerOutco
   if (r.maxBufferedBytes !== undefined) rec.maxBufferedMB = r.maxBufferedBytes / 1e6
   if (r.sourcePausedFraction !== undefined) rec.sourcePausedFraction = r.sourcePausedFraction
   if (r.notes !== undefined) rec.notes = r.notes
+  return rec
+}
+
+/** The service job counts committed records, not bytes: give it the topic's bytes, as the other pipelines count. */
+function withInput (rec: RunRecord, bytes: number): RunRecord {
+  if (rec.messages === 0) return rec
+  rec.inputBytes = bytes
+  rec.mbPerSec = rec.elapsedMs > 0 ? bytes / 1e6 / (rec.elapsedMs / 1000) : 0
+  if (rec.fromStartMs !== undefined) rec.mbPerSecFromStart = rec.fromStartMs > 0 ? bytes / 1e6 / (rec.fromStartMs / 1000) : 0
   return rec
 }
 
@@ -260,6 +274,7 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
     await mock.createTopic(topic, s.data.partitions)
     const t0 = Date.now()
     const produced = await produce(mock.bootstrap, topic, s.data, {
+      ...(s.setBytes !== undefined ? { setBytes: s.setBytes } : {}),
       deadline: Date.now() + options.timeoutMs,
       onProgress: (done, bytes) => { progress.show(`${s.name}/produce`, `${done.toLocaleString('en-US')} / ${s.data.count.toLocaleString('en-US')} messages, ${fmtRate(bytes, Date.now() - t0)}`) }
     })
@@ -292,7 +307,7 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
 
       // 2. kcat | gzip -6
       if (ctx.kcat) {
-        const kc = await withInfraCpu(pids, async () => await runKcat(mock.bootstrap, topic, produced, attempt, s.name + tag, options.timeoutMs))
+        const kc = await withInfraCpu(pids, async () => await runKcat(mock.bootstrap, topic, produced, attempt, s.name + tag, options.timeoutMs, 'gzip', `bench-${s.name}-kcat-${attempt}`))
         record.runs.push(kc)
         progress.line(`${s.name}/kcat${tag}`, describe(kc))
       }
@@ -302,10 +317,21 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
       record.runs.push(sed)
       progress.line(`${s.name}/sediment${tag}`, describe(sed))
 
-      // 4. Other outputs on the same data, and kcat | zstd -3 beside the zstd run.
+      // 4. The service (CLI path) with 1 and N pipelines
+      for (const n of s.workers ?? []) {
+        const label = `${s.name}/service-w${n}${tag}`
+        const rec = await withInfraCpu(pids, async () => withInput(toRecord(n === 1 ? 'service-w1' : 'service-w2', attempt, await runWorker({
+          kind: 'service', brokers: mock.bootstrap, topic, groupId: `bench-${s.name}-service-w${n}-${attempt}`, expected: produced.messages,
+          s3: s3Target(s3), prefix: `${s.name}-service-w${n}-${attempt}`, sink: s.sink, workers: n, timeoutMs: options.timeoutMs, progressMs: 1000
+        }, label, hard)), produced.bytes))
+        record.runs.push(rec)
+        progress.line(label, `${describe(rec)}${rec.notes !== undefined ? `; ${rec.notes.join('; ')}` : ''}`)
+      }
+
+      // 5. Other outputs on the same data, and kcat | zstd -3 beside the zstd run.
       for (const variant of s.variants ?? []) {
         if (variant.output.compression === 'zstd' && ctx.kcat && ctx.zstd) {
-          const kz = await withInfraCpu(pids, async () => await runKcat(mock.bootstrap, topic, produced, attempt, s.name + tag, options.timeoutMs, 'zstd'))
+          const kz = await withInfraCpu(pids, async () => await runKcat(mock.bootstrap, topic, produced, attempt, s.name + tag, options.timeoutMs, 'zstd', `bench-${s.name}-kcat-zstd-${attempt}`))
           record.runs.push(kz)
           progress.line(`${s.name}/kcat-zstd${tag}`, describe(kz))
         }
@@ -347,27 +373,35 @@ async function runKafkaScenario (s: KafkaScenario, ctx: Context): Promise<Scenar
   return record
 }
 
-async function runKcat (bootstrap: string[], topic: string, produced: { messages: number, bytes: number, perPartition: number[] }, attempt: number, label: string, timeoutMs: number, codec: 'gzip' | 'zstd' = 'gzip'): Promise<RunRecord> {
-  // -e: exit at the end of every partition; without -q kcat reports each partition's end offset (checked below).
+async function runKcat (bootstrap: string[], topic: string, produced: { messages: number, bytes: number, perPartition: number[] }, attempt: number, label: string, timeoutMs: number, codec: 'gzip' | 'zstd', groupId: string): Promise<RunRecord> {
+  // -G: a consumer group (balanced consumer), like Sediment and the kafkajs baseline, so it pays the same group
+  // join; a new group starts at the earliest offset. -e: exit at the end of every partition; without -q kcat
+  // reports its assignment (the end of the join: our "first batch") and each partition's end offset (checked below).
   const sh = await runPipeline([
-    ['kcat', '-C', '-b', bootstrap.join(','), '-t', topic, '-o', 'beginning', '-e', '-f', '%s\\n'],
+    ['kcat', '-b', bootstrap.join(','), '-G', groupId, '-X', 'auto.offset.reset=earliest', '-e', '-f', '%s\\n', topic],
     codec === 'gzip' ? ['gzip', '-6'] : ['zstd', '-3', '-q', '-c']
-  ], { timeoutMs, onTick: (ms) => { progress.show(`${label}/kcat`, `${(ms / 1000).toFixed(0)} s`) } })
+  ], { timeoutMs, markStderr: /rebalanced .*assigned/, onTick: (ms) => { progress.show(`${label}/kcat`, `${(ms / 1000).toFixed(0)} s`) } })
   const eof = kcatEofOffsets(sh.stderr)
   let messages = 0
   for (const n of eof.values()) messages += n
+  // from the assignment (kcat's "first batch") when it was seen, else from spawn
+  const windowMs = sh.markMs === null ? sh.elapsedMs : sh.elapsedMs - sh.markMs
   const rec: RunRecord = {
     pipeline: codec === 'gzip' ? 'kcat-gzip' : 'kcat-zstd',
     attempt,
     ok: true,
     messages,
     inputBytes: produced.bytes,
-    elapsedMs: Math.round(sh.elapsedMs),
-    msgsPerSec: messages / (sh.elapsedMs / 1000),
-    mbPerSec: produced.bytes / 1e6 / (sh.elapsedMs / 1000),
+    elapsedMs: Math.round(windowMs),
+    msgsPerSec: messages / (windowMs / 1000),
+    mbPerSec: produced.bytes / 1e6 / (windowMs / 1000),
+    fromStartMs: Math.round(sh.elapsedMs),
+    mbPerSecFromStart: produced.bytes / 1e6 / (sh.elapsedMs / 1000),
     peakRssMB: sh.peakRssBytes === null ? null : sh.peakRssBytes / 1e6,
-    cpuSeconds: sh.cpuSeconds
+    cpuSeconds: sh.cpuSeconds,
+    cpuFromStartSeconds: sh.cpuSeconds
   }
+  if (sh.markMs !== null) rec.joinMs = Math.round(sh.markMs)
   const gz = Number(sh.stdout.trim())
   if (gz > 0) {
     rec.bytesWritten = gz
@@ -381,7 +415,7 @@ async function runKcat (bootstrap: string[], topic: string, produced: { messages
     rec.ok = false
     rec.error = `kcat reached the end of ${eof.size} partitions after ${messages} messages, expected ${produced.perPartition.length} and ${produced.messages}`
   }
-  rec.notes = ['elapsed includes starting kcat and connecting (no group join)']
+  rec.notes = [sh.markMs === null ? 'no assignment seen on stderr: elapsed from spawn' : 'elapsed from its group assignment; fromStartMs from spawn (start, connect, group join)', 'CPU seconds: whole life of kcat and the compressor (GNU time)']
   return rec
 }
 

@@ -4,12 +4,14 @@ import type { Percentiles } from './measure.js'
 import type { ProfileSummary } from './profile.js'
 import { formatProfile } from './profile.js'
 
-export type PipelineName = 'sediment' | 'sediment-zstd' | 'sediment-parquet' | 'kafkajs-raw' | 'kcat-gzip' | 'kcat-zstd' | 'gzip-file' | 'zstd-file' | 'sink-paced' | 'sink-burst'
+export type PipelineName = 'sediment' | 'service-w1' | 'service-w2' | 'sediment-zstd' | 'sediment-parquet' | 'kafkajs-raw' | 'kcat-gzip' | 'kcat-zstd' | 'gzip-file' | 'zstd-file' | 'sink-paced' | 'sink-burst'
 
 export const PIPELINE_LABELS: Record<PipelineName, string> = {
   sediment: 'Sediment e2e',
   'sediment-zstd': 'Sediment, zstd -3',
   'sediment-parquet': 'Sediment, Parquet (snappy)',
+  'service-w1': 'service, workers: 1 ⁵',
+  'service-w2': 'service, workers: 2 ⁵',
   'kafkajs-raw': 'kafkajs, no work',
   'kcat-gzip': 'kcat \\| gzip -6',
   'kcat-zstd': 'kcat \\| zstd -3',
@@ -31,7 +33,14 @@ export interface RunRecord {
   /** Input (message value) megabytes per second, MB = 10^6 bytes. */
   mbPerSec: number
   peakRssMB: number | null
+  /** CPU seconds (all threads) of the measured process in the measured window (from the first batch). */
   cpuSeconds: number | null
+  /** Wall time from process start (module loading, connecting and group join included) to the end. */
+  fromStartMs?: number
+  mbPerSecFromStart?: number
+  /** CPU seconds (all threads) of the measured process from its start to the end of the measured window
+   *  (kcat | gzip: both processes' whole lives). */
+  cpuFromStartSeconds?: number | null
   /** CPU seconds of the measured process over its whole life (for the noise estimate). */
   processCpuSeconds?: number
   /** Cores busy with other work on the machine during the run (noise): machine busy time minus ours, per second. */
@@ -68,6 +77,11 @@ export interface SummaryRow extends RunRecord {
   /** Throughput ratio to the scenario's raw kafkajs / kcat|gzip (stages-only: gzip -6 of a file) baseline. */
   vsKafkajs: number | null
   vsKcatGzip: number | null
+  /** The same ratios with the wall time from process start (join included). */
+  vsKafkajsFromStart: number | null
+  vsKcatGzipFromStart: number | null
+  /** CPU seconds from process start per million messages, the S3 server's CPU during the run included. */
+  cpuPerMillion: number | null
 }
 
 export interface TargetResult {
@@ -105,15 +119,29 @@ export function summarize (scenarios: ScenarioRecord[]): SummaryRow[] {
     const kafkajs = best(s.runs, 'kafkajs-raw')
     const shell = best(s.runs, 'kcat-gzip') ?? best(s.runs, 'gzip-file')
     const zstdShell = best(s.runs, 'kcat-zstd') ?? best(s.runs, 'zstd-file')
-    const order: PipelineName[] = ['sediment', 'sediment-zstd', 'sediment-parquet', 'kafkajs-raw', 'kcat-gzip', 'kcat-zstd', 'gzip-file', 'zstd-file', 'sink-paced', 'sink-burst']
+    const order: PipelineName[] = ['sediment', 'service-w1', 'service-w2', 'sediment-zstd', 'sediment-parquet', 'kafkajs-raw', 'kcat-gzip', 'kcat-zstd', 'gzip-file', 'zstd-file', 'sink-paced', 'sink-burst']
     for (const p of order) {
       const r = best(s.runs, p)
       if (r === undefined) continue
       const ratio = (base: RunRecord | undefined): number | null =>
         r.ok && base?.ok === true && base.mbPerSec > 0 && p !== 'sink-paced' && p !== 'sink-burst' ? r.mbPerSec / base.mbPerSec : null
+      const ratioFromStart = (base: RunRecord | undefined): number | null =>
+        r.ok && base?.ok === true && r.mbPerSecFromStart !== undefined && base.mbPerSecFromStart !== undefined && base.mbPerSecFromStart > 0 && p !== 'sink-paced' && p !== 'sink-burst'
+          ? r.mbPerSecFromStart / base.mbPerSecFromStart
+          : null
       // The zstd rows are compared with the zstd shell pipeline: like with like.
-      const sameCodec = p === 'sediment-zstd' || p === 'kcat-zstd' || p === 'zstd-file' ? zstdShell : shell
-      rows.push({ ...r, scenario: s.name, vsKafkajs: ratio(kafkajs), vsKcatGzip: ratio(sameCodec) })
+      const sameCodec = p === 'sediment-zstd' || p.startsWith('kcat-zstd') || p === 'zstd-file' ? zstdShell : shell
+      const cpu = r.cpuFromStartSeconds ?? r.cpuSeconds
+      const cpuPerMillion = r.ok && cpu !== null && cpu !== undefined && r.messages > 0 ? ((cpu + (r.s3CpuSeconds ?? 0)) / r.messages) * 1e6 : null
+      rows.push({
+        ...r,
+        scenario: s.name,
+        vsKafkajs: ratio(kafkajs),
+        vsKcatGzip: ratio(sameCodec),
+        vsKafkajsFromStart: ratioFromStart(kafkajs),
+        vsKcatGzipFromStart: ratioFromStart(sameCodec),
+        cpuPerMillion
+      })
     }
   }
   return rows
@@ -128,22 +156,27 @@ function num (n: number | null | undefined, digits = 0): string {
 
 export function formatTable (rows: SummaryRow[]): string {
   const head = [
-    'scenario', 'pipeline', 'msgs/s', 'MB/s', '× kafkajs', '× kcat\\|gzip ¹ (zstd rows: × kcat\\|zstd)', 'peak RSS MB', 'CPU s', 'broker / S3 CPU s', 'other load ²',
+    'scenario', 'pipeline', 's from start / from 1st batch', 'MB/s ³', '× kafkajs ³', '× kcat\\|gzip ¹ ³ (zstd rows: × kcat\\|zstd)',
+    'CPU s from start (window)', 'CPU s / M msgs ⁴', 'peak RSS MB', 'broker / S3 CPU s', 'other load ²',
     'files (max open)', 'MB out', 'comp. ratio', 'cut→commit ms p50 / p95 / max'
   ]
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i < 2 ? '---' : '--:')).join(' | ')} |`]
+  const pair = (a: number | null | undefined, b: number | null | undefined, digits: number): string =>
+    a === null || a === undefined ? num(b, digits) : `${num(a, digits)} / ${num(b, digits)}`
   for (const r of rows) {
     const sink = r.pipeline === 'sink-paced' || r.pipeline === 'sink-burst'
     const c = r.cutToCommitMs
+    const cpuStart = r.cpuFromStartSeconds ?? null
     const cells = [
       r.scenario,
       PIPELINE_LABELS[r.pipeline] + (r.ok ? '' : ` **FAILED: ${(r.error ?? '').replace(/\|/g, '/').slice(0, 80)}**`),
-      sink || !r.ok ? '—' : num(r.msgsPerSec),
-      r.ok ? num(r.mbPerSec, 1) : '—',
-      r.vsKafkajs === null ? '—' : num(r.vsKafkajs, 2),
-      r.vsKcatGzip === null ? '—' : num(r.vsKcatGzip, 2),
+      r.ok ? pair(r.fromStartMs === undefined ? null : r.fromStartMs / 1000, r.elapsedMs / 1000, 1) : '—',
+      r.ok ? pair(sink ? null : r.mbPerSecFromStart, r.mbPerSec, 1) : '—',
+      pair(r.vsKafkajsFromStart, r.vsKafkajs, 2),
+      pair(r.vsKcatGzipFromStart, r.vsKcatGzip, 2),
+      cpuStart === null ? num(r.cpuSeconds, 1) : `${num(cpuStart, 1)} (${num(r.cpuSeconds, 1)})`,
+      sink ? '—' : num(r.cpuPerMillion, 1),
       num(r.peakRssMB),
-      num(r.cpuSeconds, 1),
       r.brokerCpuSeconds === undefined && r.s3CpuSeconds === undefined ? '—' : `${num(r.brokerCpuSeconds, 1)} / ${num(r.s3CpuSeconds, 1)}`,
       num(r.otherCores, 1),
       r.maxOpenFiles === undefined ? num(r.files) : `${num(r.files)} (${num(r.maxOpenFiles)})`,
@@ -155,11 +188,16 @@ export function formatTable (rows: SummaryRow[]): string {
   }
   lines.push('')
   lines.push('¹ stages-only: × `gzip -6` of the same JSON lines read from a file (one core, no Kafka). MB = 10^6 bytes of message values (input). ' +
-    'Throughput runs from the first batch read (after the 3 s group join of the mock broker) until every offset is committed (Sediment) or every message read (baselines); kcat includes its connect. ' +
-    'CPU s and peak RSS are those of the measured process (kcat | gzip: both processes, from GNU time); broker / S3 CPU s is what the mock broker and s3rver used meanwhile. ' +
+    'CPU s and peak RSS are those of the measured process, all threads (kcat | gzip: both processes, from GNU time); broker / S3 CPU s is what the mock broker and s3rver used meanwhile. ' +
     'cut→commit: CommitEvent.durationMs, from the cut to the objects being visible.')
   lines.push('')
   lines.push('² other load: cores kept busy by other work on the machine during the run (machine busy time from /proc/stat minus the run\'s process, the broker and the S3 server, per second of the run). The machine has 2 cores: a run with other load ≳ 0.5 shared its CPU and is slower than it would be alone.')
+  lines.push('')
+  lines.push('³ "a / b": a from process start (module loading, connecting and the mock broker\'s ~3 s group join included; kcat: from spawn, with `-G`), b from the first batch (kcat: from its group assignment) until every offset is committed and visible (Sediment) or every message read (baselines). The ratios are throughput ratios measured in the same run on the same topic.')
+  lines.push('')
+  lines.push('⁵ the service as the CLI runs it (config defaults, runSediment) with 1 or 2 pipelines (worker threads); its clocks come from its own /metrics (sediment_messages_in_total, polled every 250 ms): first batch = first message in; when all are in it is stopped as by SIGTERM (flush, commit, leave) and ends when the service has returned.')
+  lines.push('')
+  lines.push('⁴ CPU s from process start (all threads of the measured process; kcat | gzip: both processes) plus the S3 server\'s CPU during the run, per million messages; the mock broker\'s CPU is not counted (it stands in for Kafka).')
   return lines.join('\n')
 }
 

@@ -1,5 +1,5 @@
 /** The scenarios and their sizes (full and --quick). */
-import { DEFAULT_SET_BYTES, type DataSpec } from './data.js'
+import { DEFAULT_SET_BYTES, LIVE_SET_BYTES, type DataSpec } from './data.js'
 import type { OutputSettings, SinkSettings } from './jobs.js'
 
 const KiB = 1024
@@ -10,13 +10,18 @@ export const PARTITIONS = 64
 export const MAX_PARTITION_BYTES = 4 * MiB
 
 export interface KafkaScenario {
-  name: 'steady' | 'wide' | 'large'
+  name: 'steady' | 'live' | 'wide' | 'large'
   kind: 'kafka'
   description: string
   data: DataSpec
+  /** Value bytes per produced message set, i.e. per fetched batch (the mock broker answers a fetch with one
+   *  produced set per partition); default DEFAULT_SET_BYTES (~900 KB: a backlog's full fetches). */
+  setBytes?: number
   sink: SinkSettings
   /** Extra Sediment runs on the same topic with other outputs (codec / format), side by side with the default. */
   variants?: OutputVariant[]
+  /** Runs of the service (CLI path) with these `workers` settings on the same topic. */
+  workers?: number[]
 }
 
 export interface OutputVariant {
@@ -50,7 +55,7 @@ export interface CutScenario {
 
 export type Scenario = KafkaScenario | StagesScenario | CutScenario
 
-export const SCENARIO_NAMES = ['steady', 'wide', 'large', 'stages-only', 'cut-to-commit'] as const
+export const SCENARIO_NAMES = ['steady', 'live', 'wide', 'large', 'stages-only', 'cut-to-commit'] as const
 
 export function scenarios (quick: boolean): Scenario[] {
   const small = quick ? 100_000 : 1_000_000
@@ -65,7 +70,19 @@ export function scenarios (quick: boolean): Scenario[] {
       description: `${small.toLocaleString('en-US')} JSON messages of ~207 B over ${PARTITIONS} partitions, event times in order over 4 h (hourly directories); a cut every ${steadyCut / KiB} KiB of input per partition, the rest at end of input`,
       data: { shape: 'small', count: small, partitions: PARTITIONS, time: 'ordered', hours: 4 },
       sink: { maxFileBytes: steadyCut, maxFileAgeSeconds: 3600 },
-      variants: OUTPUT_VARIANTS
+      // quick mode leaves the other outputs out to stay under 2 minutes with the live scenario
+      ...(quick ? {} : { variants: OUTPUT_VARIANTS }),
+      ...(quick ? {} : { workers: [1, 2] }) // full mode only: quick mode's data is read in ~1 s
+    },
+    {
+      // A consumer caught up with live traffic gets small fetches: the same data as steady, produced in sets of
+      // ~31 messages, so each fetch brings ~31 messages per partition instead of ~4,300.
+      name: 'live',
+      kind: 'kafka',
+      description: `steady's ${small.toLocaleString('en-US')} messages produced in sets of ~${Math.round(LIVE_SET_BYTES / 207)} (~${LIVE_SET_BYTES / 1000} KB) per partition, so every fetch brings ~${Math.round(LIVE_SET_BYTES / 207)} messages per partition, as for a consumer caught up with live traffic; ${steadyCut / KiB} KiB cuts`,
+      data: { shape: 'small', count: small, partitions: PARTITIONS, time: 'ordered', hours: 4 },
+      setBytes: LIVE_SET_BYTES,
+      sink: { maxFileBytes: steadyCut, maxFileAgeSeconds: 3600 }
     },
     {
       name: 'wide',

@@ -20,6 +20,8 @@ export interface ShellResult {
   stderr: string
   exitCode: number | null
   timedOut: boolean
+  /** ms from spawn until stderr first matched `markStderr` (null: never, or not asked). */
+  markMs: number | null
 }
 
 export function haveCommand (name: string): Promise<boolean> {
@@ -38,7 +40,7 @@ function quote (s: string): string {
  * Runs `stages` (argv arrays) as a shell pipeline `a | b | ... | wc -c`, with `input` as the first stage's stdin.
  * Elapsed time is from spawn to exit (so it includes process start and, for kcat, connecting).
  */
-export async function runPipeline (stages: string[][], options: { input?: string, timeoutMs: number, onTick?: (elapsedMs: number) => void }): Promise<ShellResult> {
+export async function runPipeline (stages: string[][], options: { input?: string, timeoutMs: number, onTick?: (elapsedMs: number) => void, markStderr?: RegExp }): Promise<ShellResult> {
   const dir = await mkdtemp(join(tmpdir(), 'sediment-bench-sh-'))
   const timed = existsSync(GNU_TIME)
   const timeFiles = stages.map((_, i) => join(dir, `time-${i}`))
@@ -53,7 +55,11 @@ export async function runPipeline (stages: string[][], options: { input?: string
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c })
-  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-200_000) })
+  let markMs: number | null = null
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr = (stderr + c).slice(-200_000)
+    if (markMs === null && options.markStderr?.test(stderr) === true) markMs = performance.now() - started
+  })
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true
@@ -95,7 +101,7 @@ export async function runPipeline (stages: string[][], options: { input?: string
     if (m !== null) cpuSeconds = Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])
   }
   await rm(dir, { recursive: true, force: true })
-  return { elapsedMs, cpuSeconds, peakRssBytes, stdout, stderr, exitCode, timedOut }
+  return { elapsedMs, cpuSeconds, peakRssBytes, stdout, stderr, exitCode, timedOut, markMs }
 }
 
 /** Messages kcat read, from its "% Reached end of topic T [p] at offset N" lines (-e without -q). */

@@ -7,6 +7,7 @@
  * job.timeoutMs (it then reports what it has, with `error`).
  */
 import { randomBytes } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import { readdirSync, writeFileSync } from 'node:fs'
 import { findSourceMap } from 'node:module'
 import { join, resolve } from 'node:path'
@@ -21,7 +22,9 @@ import {
   type CommitEvent, type EncodedBatch, type KafkaRecord, type OffsetCommitter, type PipelineItem, type RecordBatch
 } from '../src/index.js'
 import { TIMESTAMP_FIELD, generate } from './data.js'
-import type { Job, KafkajsJob, OutputSettings, SedimentJob, SinkCutJob, StagesJob, WorkerMessage, WorkerResult } from './jobs.js'
+import type { Job, KafkajsJob, OutputSettings, SedimentJob, ServiceJob, SinkCutJob, StagesJob, WorkerMessage, WorkerResult } from './jobs.js'
+import { validateConfig } from '../src/config/options.js'
+import { runSediment as runSedimentService } from '../src/workers/index.js'
 import { monotonicMicros, peakRssBytes, selfCpuSeconds } from './measure.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..')
@@ -46,6 +49,8 @@ class Window {
   #t1 = 0
   #cpu1 = 0
   #us1 = 0
+  #sinceStart = 0
+  #cpuAtStop = 0
   started = false
 
   start (): void {
@@ -61,7 +66,13 @@ class Window {
     this.#t1 = performance.now()
     this.#cpu1 = selfCpuSeconds()
     this.#us1 = monotonicMicros()
+    // performance.now() counts from the process's time origin (its start), so this is wall time from process start
+    this.#sinceStart = this.#t1
+    this.#cpuAtStop = this.#cpu1
   }
+
+  get sinceStartMs (): number { return this.#sinceStart }
+  get cpuSinceStart (): number { return this.#cpuAtStop }
 
   get elapsedMs (): number { return this.#t1 - this.#t0 }
   get cpuSeconds (): number { return this.#cpu1 - this.#cpu0 }
@@ -70,7 +81,8 @@ class Window {
 
 function baseResult (w: Window, messages: number, inputBytes: number): WorkerResult {
   return {
-    messages, inputBytes, elapsedMs: w.elapsedMs, cpuSeconds: w.cpuSeconds, processCpuSeconds: selfCpuSeconds(), peakRssBytes: peakRssBytes(), windowMicros: w.micros
+    messages, inputBytes, elapsedMs: w.elapsedMs, cpuSeconds: w.cpuSeconds, processCpuSeconds: selfCpuSeconds(), peakRssBytes: peakRssBytes(), windowMicros: w.micros,
+    sinceStartMs: w.sinceStartMs, cpuSinceStartSeconds: w.cpuSinceStart
   }
 }
 
@@ -195,6 +207,105 @@ async function runSediment (job: SedimentJob): Promise<WorkerResult> {
     maxOpenFiles,
     maxBufferedBytes,
     sourcePausedFraction: samples === 0 ? 0 : pausedSamples / samples,
+    ...(error !== undefined ? { error } : {})
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The service as the CLI runs it (config, runSediment), with `workers` pipelines in worker threads. The pipelines
+// live in other threads, so progress comes from the service's own /metrics (sediment_messages_in_total, all
+// workers summed), polled every 250 ms: the first message in starts the window, all of them in is the end of
+// input, on which the run is stopped like SIGTERM (the sink flushes and commits everything, then it ends).
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  const port = (server.address() as AddressInfo).port
+  await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  return port
+}
+
+async function messagesIn (url: string): Promise<number> {
+  try {
+    const text = await (await fetch(url)).text()
+    let n = 0
+    for (const line of text.split('\n')) if (line.startsWith('sediment_messages_in_total{')) n += Number(line.slice(line.lastIndexOf(' ') + 1))
+    return n
+  } catch {
+    return 0
+  }
+}
+
+async function runServiceJob (job: ServiceJob): Promise<WorkerResult> {
+  const port = await freePort()
+  const config = validateConfig({
+    kafka: { brokers: job.brokers, groupId: job.groupId, topics: [job.topic], autoOffsetReset: 'earliest' },
+    parser: { type: 'json', timestampField: TIMESTAMP_FIELD },
+    upload: { maxFileBytes: job.sink.maxFileBytes, maxFileAgeSeconds: job.sink.maxFileAgeSeconds },
+    sink: { type: 's3', bucket: job.s3.bucket, prefix: job.prefix, endpoint: job.s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: job.s3.credentials },
+    log: { level: 'warn' },
+    metrics: { host: '127.0.0.1', port, lagIntervalSeconds: 60 },
+    workers: job.workers
+  })
+  const url = `http://127.0.0.1:${port}/metrics`
+  const controller = new AbortController()
+  const w = new Window()
+  const startedAt = performance.now()
+  let joinMs = 0
+  let readMs: number | undefined
+  let read = 0
+  let error: string | undefined
+  const service = runSedimentService(config, { logger, signal: controller.signal })
+  const ended = service.then(() => 'stopped' as const, (err: unknown) => { error = errorText(err); return 'failed' as const })
+  const deadline = Date.now() + job.timeoutMs
+  const admin = new Kafka({ clientId: 'sediment-bench-watch', brokers: job.brokers, logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  const committedNow = async (): Promise<number> => {
+    const [t] = await admin.fetchOffsets({ groupId: job.groupId, topics: [job.topic] })
+    return (t?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0)
+  }
+  let committed = 0
+  let leaveMs: number | undefined
+  let stopped = false
+  try {
+    while (!controller.signal.aborted) {
+      if (Date.now() > deadline) { error = `timed out after ${job.timeoutMs} ms`; break }
+      if (await Promise.race([ended, sleep(250, 'tick' as const)]) !== 'tick') { error ??= 'the service stopped on its own'; break }
+      read = await messagesIn(url)
+      if (read > 0 && !w.started) {
+        w.start()
+        joinMs = performance.now() - startedAt
+      }
+      void send({ type: 'progress', done: read, total: job.expected, bytes: 0, extra: `${job.workers} workers` })
+      if (read >= job.expected) {
+        readMs = performance.now() - startedAt - joinMs
+        controller.abort() // end of input: flush, commit, leave the group (the SIGTERM path)
+      }
+    }
+    controller.abort()
+    // The run ends when everything is committed (as the library runs end); leaving the group comes after.
+    while (error === undefined && Date.now() < deadline) {
+      committed = await committedNow()
+      if (committed >= job.expected) break
+      if (await Promise.race([ended, sleep(100, 'tick' as const)]) !== 'tick') { committed = await committedNow(); break }
+    }
+    w.stop()
+    stopped = true
+    const t0 = performance.now()
+    await ended
+    leaveMs = performance.now() - t0
+  } finally {
+    if (!stopped) w.stop()
+    await admin.disconnect().catch(() => {})
+  }
+  if (error === undefined && committed !== job.expected) error = `committed ${committed} records, expected ${job.expected}`
+  // input bytes: the topic's message values, as the other pipelines count them (the orchestrator knows them)
+  return {
+    ...baseResult(w, read, 0),
+    joinMs,
+    ...(readMs !== undefined ? { readMs } : {}),
+    recordsCommitted: committed,
+    ...(leaveMs !== undefined ? { notes: [`the service returned ${(leaveMs / 1000).toFixed(1)} s after everything was committed (leaving the group)`] } : {}),
     ...(error !== undefined ? { error } : {})
   }
 }
@@ -476,6 +587,7 @@ async function main (): Promise<void> {
   let result: WorkerResult
   switch (job.kind) {
     case 'sediment': result = await runSediment(job); break
+    case 'service': result = await runServiceJob(job); break
     case 'kafkajs-raw': result = await runKafkajs(job); break
     case 'stages': result = await runStages(job); break
     case 'sink-cut': result = await runSinkCut(job); break

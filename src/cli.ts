@@ -165,9 +165,9 @@ function parseInvocation (argv: readonly string[]): Invocation {
   return { kind: command, configFile: values.config, pretty }
 }
 
-/** The contract with src/service.ts; annotating the import makes tsc check it. The result (stats) is logged. */
+/** The contract with src/workers (runService, N times with `workers`); annotating the import makes tsc check it. The result (stats) is logged. */
 interface ServiceModule {
-  runService: (config: SedimentConfig, options: { logger: Logger, signal: AbortSignal }) => Promise<unknown>
+  runSediment: (config: SedimentConfig, options: { logger: Logger, signal: AbortSignal }) => Promise<unknown>
 }
 
 /** parseArgs' own message for an unknown option is long and odd ("...place it at the end of the command after '--'..."). */
@@ -202,8 +202,8 @@ async function run (config: SedimentConfig): Promise<number> {
   try {
     logger.info({ version: packageVersion(), config }, 'sediment starting')
     // Loaded lazily so that `validate` and `--help` never pull in Kafka and S3 clients.
-    const { runService }: ServiceModule = await import('./service.js')
-    const stats = await runService(config, { logger, signal: controller.signal })
+    const { runSediment }: ServiceModule = await import('./workers/index.js')
+    const stats = await runSediment(config, { logger, signal: controller.signal })
     if (!controller.signal.aborted) logger.warn('service stopped without a shutdown signal')
     logger.info({ stats }, 'sediment stopped')
     return ExitCodes.OK

@@ -26,6 +26,16 @@ export interface ServiceOptions {
   onPipeline?: (parts: { source: KafkaSource, sink: ObjectSink }) => void
   /** With config.finalizer: called once with the counter of late records (records for finalized partitions). */
   onLateData?: (monitor: LateDataMonitor) => void
+  /** false in a worker thread (src/workers/): the main thread serves /metrics, /healthz, /readyz for all. */
+  metricsServer?: boolean
+  /** Called once with the service's metrics and health (a worker thread reports them to the main thread). */
+  onOperations?: (ops: Operations) => void
+  /**
+   * On shutdown, after the final cuts are committed and before the consumer leaves the group. Worker threads
+   * wait here until every worker has flushed: a member leaving starts a rebalance that refuses the others'
+   * commits still in flight (src/workers/).
+   */
+  beforeLeave?: () => Promise<void>
 }
 
 export function createStore (config: SedimentConfig): ObjectStore {
@@ -36,6 +46,7 @@ export function createStore (config: SedimentConfig): ObjectStore {
     region: s.region,
     forcePathStyle: s.forcePathStyle,
     ...(s.socketTimeoutMs !== undefined ? { socketTimeoutMs: s.socketTimeoutMs } : {}),
+    ...(s.checksum !== undefined ? { checksum: s.checksum } : {}),
     ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}),
     ...(s.credentials !== undefined ? { credentials: s.credentials } : {})
   })
@@ -50,7 +61,8 @@ export function createStore (config: SedimentConfig): ObjectStore {
 export async function runService (config: SedimentConfig, options: ServiceOptions): Promise<SinkStats> {
   const log = options.logger.child({ component: 'service' })
   // Metrics, /healthz, /readyz, lag and OpenTSDB (config.metrics); the store is wrapped to count its writes.
-  const ops = await Operations.start(config, options.logger)
+  const ops = await Operations.start(config, options.logger, { server: options.metricsServer !== false })
+  options.onOperations?.(ops)
   const store = ops.instrumentStore(createStore(config))
   const onStopping = (): void => { ops.stopping() }
   options.signal.addEventListener('abort', onStopping, { once: true })
@@ -184,6 +196,7 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     await source.start({ signal: options.signal })
     if (options.signal.aborted) source.endInput()
     await flowing
+    if (options.signal.aborted) await options.beforeLeave?.()
     return sink.stats()
   } catch (err) {
     source.destroy()

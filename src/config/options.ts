@@ -217,7 +217,7 @@ function cloneData (value: unknown): unknown {
  * Throws ConfigError naming the first failing path.
  */
 export function validateConfig (raw: unknown): SedimentConfig {
-  const root = section(raw, '', ['kafka', 'parser', 'partition', 'output', 'upload', 'sink', 'generation', 'log', 'metrics', 'finalizer', 'topicOverrides'])
+  const root = section(raw, '', ['kafka', 'parser', 'partition', 'output', 'upload', 'sink', 'generation', 'log', 'metrics', 'finalizer', 'topicOverrides', 'workers'])
   return withTopicOverrides(root, checkTemplateFields({
     kafka: kafkaConfig(root.kafka),
     parser: parserConfig(root.parser),
@@ -228,8 +228,19 @@ export function validateConfig (raw: unknown): SedimentConfig {
     generation: withDefault(root.generation, 'generation', defaults.generation, integer(0)),
     log: logConfig(root.log),
     metrics: metricsConfig(root.metrics),
-    ...(isAbsent(root.finalizer) ? {} : { finalizer: finalizerConfig(root.finalizer, partitionConfig(root.partition).template) })
+    ...(isAbsent(root.finalizer) ? {} : { finalizer: finalizerConfig(root.finalizer, partitionConfig(root.partition).template) }),
+    ...(isAbsent(root.workers) ? {} : { workers: workersSetting(root.workers, 'workers') })
   }))
+}
+
+/** `workers`: pipelines in worker threads (src/workers/): a count, or "auto" for the cores the container may use. */
+function workersSetting (raw: unknown, path: string): number | 'auto' {
+  if (raw === 'auto') return 'auto'
+  if (typeof raw === 'string' && /^\d+$/.test(raw.trim())) raw = Number(raw)
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > 64) {
+    throw new ConfigError(path, `must be an integer from 1 to 64 or "auto", got ${JSON.stringify(raw)}`)
+  }
+  return raw
 }
 
 /**
@@ -553,7 +564,7 @@ function uploadConfig (raw: unknown): UploadConfig {
   return config
 }
 
-const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs'] as const
+const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs', 'checksum'] as const
 const fileOnlyKeys = ['directory'] as const
 
 function sinkConfig (raw: unknown): SinkConfig {
@@ -580,6 +591,7 @@ function sinkConfig (raw: unknown): SinkConfig {
     const credentials = optional(obj.credentials, `${path}.credentials`, credentialsConfig)
     if (credentials !== undefined) config.credentials = credentials
     config.socketTimeoutMs = withDefault(obj.socketTimeoutMs, `${path}.socketTimeoutMs`, defaults.sink.socketTimeoutMs, integer(1000))
+    config.checksum = withDefault(obj.checksum, `${path}.checksum`, 'when-supported', oneOf(['when-supported', 'when-required'] as const))
   } else {
     if (isAbsent(obj.directory)) throw new ConfigError(`${path}.directory`, 'required when sink.type is "file"')
     config.directory = nonEmptyString(obj.directory, `${path}.directory`)

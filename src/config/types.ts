@@ -210,6 +210,8 @@ export interface SinkConfig {
    * request would stall its partition forever.
    */
   socketTimeoutMs?: number
+  /** s3: flexible checksums ('when-supported', the default: a CRC32 on every body, checked by S3; see S3StoreOptions). */
+  checksum?: 'when-supported' | 'when-required'
   /** file */
   directory?: string
 }
@@ -291,6 +293,11 @@ export interface SedimentConfig {
   sink: SinkConfig
   /** Layout generation, the first element of every object name; bump it to re-export into a fresh namespace. */
   generation: number
+  /**
+   * Pipelines run in parallel, each in a worker thread as its own consumer-group member with its own sink and S3
+   * client (src/workers/). Default 1 (no worker threads); "auto": the cores the container may use (cgroup quota).
+   */
+  workers?: number | 'auto'
   log: LogConfig
   metrics: MetricsConfig
   /** Absent unless configured; `sediment finalize` then uses the defaults. */

@@ -26,6 +26,11 @@ export interface PipelineParts {
   sink: ObjectSink
 }
 
+export interface OperationsOptions {
+  /** false: no HTTP server and no process-level metrics (a worker thread's pipeline; the main thread serves). */
+  server?: boolean
+}
+
 export class Operations {
   readonly metrics: SedimentMetrics
   readonly health: Health
@@ -41,7 +46,7 @@ export class Operations {
   /** Per partition: offsets below this were already counted as expired (sediment_offsets_expired_total). */
   readonly #expiredUpTo = new Map<string, number>()
 
-  private constructor (config: SedimentConfig, logger: Logger) {
+  private constructor (config: SedimentConfig, logger: Logger, processMetrics: boolean) {
     this.#log = logger.child({ component: 'ops' })
     this.#errorsPrefix = joinKey(config.sink.prefix, '_errors') + '/'
     this.health = new Health({ uploadFailureMs: config.metrics.readyzUploadFailureSeconds * 1000 })
@@ -54,22 +59,25 @@ export class Operations {
       },
       paused: () => this.#source?.paused ?? false,
       ready: () => this.health.readiness().ready
-    })
+    }, { processMetrics })
   }
 
   /**
    * Starts what `config.metrics` enables. The HTTP server failing to bind (e.g. the port is taken) is logged as
    * an error and the service runs on without it: the data path must not depend on the metrics endpoint.
    */
-  static async start (config: SedimentConfig, logger: Logger): Promise<Operations> {
-    const ops = new Operations(config, logger)
+  static async start (config: SedimentConfig, logger: Logger, options: OperationsOptions = {}): Promise<Operations> {
+    const ops = new Operations(config, logger, options.server !== false)
     const m = config.metrics
     if (!m.enabled) return ops
-    try {
-      ops.#server = await OpsServer.start({ host: m.host, port: m.port, registry: ops.metrics.registry, readiness: () => ops.health.readiness() })
-      ops.#log.info({ address: ops.#server.url, endpoints: ['/metrics', '/healthz', '/readyz'] }, 'metrics server listening')
-    } catch (err) {
-      ops.#log.error({ host: m.host, port: m.port, err: errorMessage(err) }, 'metrics server could not listen; running without /metrics, /healthz and /readyz')
+    // A pipeline in a worker thread: the main thread serves the endpoints for all (src/workers/).
+    if (options.server !== false) {
+      try {
+        ops.#server = await OpsServer.start({ host: m.host, port: m.port, registry: ops.metrics.registry, readiness: () => ops.health.readiness() })
+        ops.#log.info({ address: ops.#server.url, endpoints: ['/metrics', '/healthz', '/readyz'] }, 'metrics server listening')
+      } catch (err) {
+        ops.#log.error({ host: m.host, port: m.port, err: errorMessage(err) }, 'metrics server could not listen; running without /metrics, /healthz and /readyz')
+      }
     }
     ops.#lag = new LagMonitor({ kafka: config.kafka, intervalMs: m.lagIntervalSeconds * 1000, metrics: ops.metrics, logger })
     ops.#lag.start()

@@ -13,7 +13,7 @@ import {
   type S3ClientConfig
 } from '@aws-sdk/client-s3'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
-import { ErrorCodes, FencedError, SedimentError } from '../errors.js'
+import { ConfigError, ErrorCodes, FencedError, SedimentError } from '../errors.js'
 import type { ObjectStore, UploadedPart } from './object-store.js'
 
 export interface S3StoreOptions {
@@ -27,8 +27,50 @@ export interface S3StoreOptions {
   maxAttempts?: number
   /** A request whose connection is silent this long fails and is retried (default 30 s). */
   socketTimeoutMs?: number
+  /**
+   * Flexible checksums (CRC32 of every request body, validated by S3; response checksums validated when S3 sends
+   * them). 'when-supported' (default, the SDK's default): every part and object carries a CRC32 that S3 checks
+   * end to end. 'when-required': only where an operation requires one. Measured with bench/s3-client.ts: on
+   * Node ≥ 20.15 / 22.2 the SDK computes CRC32 with the native zlib.crc32 and the difference is small; on older
+   * Node it runs in JavaScript (~20 ms of main thread per 8 MiB part).
+   */
+  checksum?: S3ChecksumMode
+  /** Concurrent connections to S3 (keep-alive sockets; default 50, the SDK's). */
+  maxSockets?: number
   /** An existing client to share; the store then does not destroy it on close. */
   client?: S3Client
+}
+
+export const S3ChecksumModes = ['when-supported', 'when-required'] as const
+export type S3ChecksumMode = typeof S3ChecksumModes[number]
+
+/** The client configuration S3Store uses for `options` (validated here, beside the client they configure). */
+export function s3ClientConfig (options: Omit<S3StoreOptions, 'client'>): S3ClientConfig {
+  const checksum = options.checksum ?? 'when-supported'
+  if (!(S3ChecksumModes as readonly string[]).includes(checksum)) {
+    throw new ConfigError('checksum', `must be one of ${S3ChecksumModes.join(', ')}, got ${String(checksum)}`)
+  }
+  const maxSockets = options.maxSockets ?? 50
+  if (!Number.isInteger(maxSockets) || maxSockets < 1) throw new ConfigError('maxSockets', `must be an integer >= 1, got ${String(maxSockets)}`)
+  const mode = checksum === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED'
+  const config: S3ClientConfig = {
+    region: options.region ?? 'us-east-1',
+    forcePathStyle: options.forcePathStyle ?? false,
+    maxAttempts: options.maxAttempts ?? 5,
+    requestChecksumCalculation: mode,
+    responseChecksumValidation: mode,
+    // Without timeouts, one request that never gets an answer would hold its partition's cut forever. Keep-alive:
+    // a new connection per request costs the client ~as much CPU as the request itself (bench/s3-client.ts).
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: 10_000,
+      socketTimeout: options.socketTimeoutMs ?? 30_000,
+      httpAgent: { keepAlive: true, maxSockets },
+      httpsAgent: { keepAlive: true, maxSockets }
+    })
+  }
+  if (options.endpoint !== undefined) config.endpoint = options.endpoint
+  if (options.credentials !== undefined) config.credentials = { ...options.credentials }
+  return config
 }
 
 /**
@@ -50,16 +92,7 @@ export class S3Store implements ObjectStore {
       this.#client = options.client
       this.#ownsClient = false
     } else {
-      const config: S3ClientConfig = {
-        region: options.region ?? 'us-east-1',
-        forcePathStyle: options.forcePathStyle ?? false,
-        maxAttempts: options.maxAttempts ?? 5
-      }
-      // Without timeouts, one request that never gets an answer would hold its partition's cut forever.
-      config.requestHandler = new NodeHttpHandler({ connectionTimeout: 10_000, socketTimeout: options.socketTimeoutMs ?? 30_000 })
-      if (options.endpoint !== undefined) config.endpoint = options.endpoint
-      if (options.credentials !== undefined) config.credentials = { ...options.credentials }
-      this.#client = new S3Client(config)
+      this.#client = new S3Client(s3ClientConfig(options))
       this.#ownsClient = true
     }
   }

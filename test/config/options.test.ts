@@ -70,7 +70,7 @@ describe('validateConfig defaults', () => {
         maxConcurrentParts: 4,
         maxBufferedBytes: 256 * MiB
       },
-      sink: { type: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30000 },
+      sink: { type: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30000, checksum: 'when-supported' },
       generation: 1,
       log: { level: 'info', pretty: false, progressSeconds: 30 },
       metrics: { enabled: true, host: '127.0.0.1', port: 9464, lagIntervalSeconds: 15, readyzUploadFailureSeconds: 60 }
@@ -201,7 +201,12 @@ describe('validateConfig unknown keys', () => {
 
   test('settings of the other sink type are rejected', () => {
     rejects(withValue('sink.directory', '/tmp'), 'sink.directory', /not allowed when sink.type is "s3"/)
+    rejects({ kafka: minimal().kafka, sink: { type: 'file', directory: '/d', checksum: 'when-required' } }, 'sink.checksum', /not allowed when sink.type is "file"/)
     rejects({ kafka: minimal().kafka, sink: { type: 'file', directory: '/d', bucket: 'b' } }, 'sink.bucket', /not allowed when sink.type is "file"/)
+  })
+
+  test('sink.checksum: when-supported (default) or when-required', () => {
+    rejects(withValue('sink.checksum', 'never'), 'sink.checksum', /when-supported/)
   })
 
   test('a literal __proto__ key is an unknown key, not a prototype', () => {
