@@ -22,10 +22,10 @@ done
 scratch="$work/scratch"
 mkdir -p "$scratch"
 cp .ci/package-test/consumer.ts "$scratch/"
-# allowScripts: npm runs a tarball's `prepare` (ours applies patches/ in a clone) when installing from a file, not
-# from a registry; saying no here is what a user installing a file would do.
-cat > "$scratch/package.json" <<'JSON'
-{ "name": "scratch", "private": true, "type": "module", "allowScripts": { "sediment": false } }
+# allowScripts: npm would run the package's `prepare` (which applies patches/ in a clone of this repository) when
+# installing from a file, though not from a registry; denying it is what a user installing the file would do.
+cat > "$scratch/package.json" <<JSON
+{ "name": "scratch", "private": true, "type": "module", "allowScripts": { "file:$tarball": false } }
 JSON
 # typeRoots: @types/node from the repository, so the scratch project needs nothing but the tarball.
 cat > "$scratch/tsconfig.json" <<JSON
