@@ -53,8 +53,7 @@ export class GlueCatalog implements Catalog {
   }
 
   async register (partitions: readonly CatalogPartition[]): Promise<void> {
-    const { BatchCreatePartitionCommand } = await loadGlue()
-    const client = await this.#glue()
+    const { glue, client } = await this.#glue()
     for (const group of byTable(partitions)) {
       const { database, table } = group[0] as CatalogPartition
       const t = await this.#table(database, table)
@@ -63,7 +62,7 @@ export class GlueCatalog implements Catalog {
       for (const chunk of chunks(group, PER_REQUEST)) {
         let out
         try {
-          out = await client.send(new BatchCreatePartitionCommand({
+          out = await client.send(new glue.BatchCreatePartitionCommand({
             ...this.#id(),
             DatabaseName: database,
             TableName: table,
@@ -91,10 +90,10 @@ export class GlueCatalog implements Catalog {
     this.#client?.destroy()
   }
 
-  async #glue (): Promise<GlueClient> {
-    const { GlueClient } = await loadGlue()
-    this.#client ??= new GlueClient(this.#config)
-    return this.#client
+  async #glue (): Promise<{ glue: GlueModule, client: GlueClient }> {
+    const glue = await loadGlue()
+    this.#client ??= new glue.GlueClient(this.#config)
+    return { glue, client: this.#client }
   }
 
   #id (): { CatalogId?: string } {
@@ -107,8 +106,8 @@ export class GlueCatalog implements Catalog {
     if (t === undefined) {
       t = (async () => {
         try {
-          const { GetTableCommand } = await loadGlue()
-          const out = await (await this.#glue()).send(new GetTableCommand({ ...this.#id(), DatabaseName: database, Name: table }))
+          const { glue, client } = await this.#glue()
+          const out = await client.send(new glue.GetTableCommand({ ...this.#id(), DatabaseName: database, Name: table }))
           if (out.Table === undefined) throw new Error('no table in the answer')
           return out.Table
         } catch (err) {
