@@ -19,7 +19,7 @@ done
 
 if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 15) ? 0 : 1)' 2>/dev/null; then
   echo "Sediment needs Node.js >= 22.15 (22 and 24 are tested); found: $(node --version 2>/dev/null || echo 'no node')." >&2
-  echo "Install Node.js 22 or 24 (your distribution's package, nvm, or 'npm install -g node@22'), then run this again." >&2
+  echo "Install Node.js 22 or 24 (your distribution's package or nvm), then run this again." >&2
   exit 1
 fi
 
