@@ -13,7 +13,7 @@ import { encodeStage, outputEncodeOptions } from './stages/encode.js'
 import { parseStage } from './stages/parse.js'
 import { partitionStage } from './stages/partition.js'
 import { TopicRoutes, type TopicRoute } from './stages/topic-routes.js'
-import { Operations } from './ops/operations.js'
+import type { Operations } from './ops/operations.js'
 import { ProgressReporter } from './ops/progress.js'
 import { finalizerHooks } from './finalizer/service-hooks.js'
 import type { LateDataMonitor } from './finalizer/late-data.js'
@@ -61,6 +61,8 @@ export function createStore (config: SedimentConfig): ObjectStore {
 export async function runService (config: SedimentConfig, options: ServiceOptions): Promise<SinkStats> {
   const log = options.logger.child({ component: 'service' })
   // Metrics, /healthz, /readyz, lag and OpenTSDB (config.metrics); the store is wrapped to count its writes.
+  // Loaded here, not at the top: importing the library does not load prom-client (metrics) until a service runs.
+  const { Operations } = await import('./ops/operations.js')
   const ops = await Operations.start(config, options.logger, { server: options.metricsServer !== false })
   options.onOperations?.(ops)
   const store = ops.instrumentStore(createStore(config))

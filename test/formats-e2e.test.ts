@@ -4,7 +4,6 @@ import { dirname, join, relative } from 'node:path'
 import { test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
 import { Kafka, logLevel } from 'kafkajs'
-import { decompress as zstdDecompress } from 'zstd-napi'
 import { validateConfig } from '../src/config/options.js'
 import { sampleMessages, type SampleMessage } from '../src/demo/sample-data.js'
 import { createLogger } from '../src/logger.js'
@@ -12,6 +11,7 @@ import { runService } from '../src/service.js'
 import { HAS_LINE_BREAK } from '../src/stages/formats/raw.js'
 import { openDuck, sqlString, type Duck } from './helpers/duckdb.js'
 import { allCommitted, downloadData, serviceConfig, startStack, waitFor, type Stack } from './helpers/e2e.js'
+import { zstdDecompressFrames } from './helpers/zstd.js'
 
 /**
  * Every output format and codec through the real service, the librdkafka mock cluster and s3rver: each
@@ -66,7 +66,7 @@ function raw (ext: string, framing: 'newline' | 'length-prefixed'): Combo['read'
     const out: Array<{ id: string, dir: string }> = []
     for (const file of await filesUnder(join(root, topic), ext)) {
       const bytes = await readFile(file)
-      const plain = ext.endsWith('.gz') ? gunzipSync(bytes) : ext.endsWith('.zst') ? zstdDecompress(bytes) : bytes
+      const plain = ext.endsWith('.gz') ? gunzipSync(bytes) : ext.endsWith('.zst') ? zstdDecompressFrames(bytes) : bytes
       const records: Buffer[] = []
       if (framing === 'newline') {
         for (const line of plain.toString('utf8').split('\n')) if (line !== '') records.push(Buffer.from(line))
@@ -154,7 +154,7 @@ async function readErrors (root: string): Promise<Array<Record<string, unknown>>
   const out: Array<Record<string, unknown>> = []
   for (const file of await filesUnder(join(root, '_errors'), '')) {
     const bytes = await readFile(file)
-    const plain = file.endsWith('.gz') ? gunzipSync(bytes) : file.endsWith('.zst') ? zstdDecompress(bytes) : bytes
+    const plain = file.endsWith('.gz') ? gunzipSync(bytes) : file.endsWith('.zst') ? zstdDecompressFrames(bytes) : bytes
     for (const line of plain.toString('utf8').split('\n')) if (line !== '') out.push(JSON.parse(line) as Record<string, unknown>)
   }
   return out

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
-import { decompress as zstdDecompress } from 'zstd-napi'
 import { Kafka, logLevel } from 'kafkajs'
 import { createLogger } from '../src/logger.js'
 import { validateConfig } from '../src/config/options.js'
@@ -10,6 +9,7 @@ import { produce, sampleMessages } from '../src/demo/sample-data.js'
 import { runService } from '../src/service.js'
 import type { CommitEvent } from '../src/sinks/commit-protocol.js'
 import { allCommitted, dataObjects, serviceConfig, startStack, waitFor } from './helpers/e2e.js'
+import { zstdDecompressFrames } from './helpers/zstd.js'
 
 test('topicOverrides: per-topic parser, template, format and cut size in one process (and Secor\'s offset layout), each topic exactly once', { timeout: 120_000 }, async (t) => {
   const stack = await startStack(t)
@@ -86,7 +86,7 @@ test('topicOverrides: per-topic parser, template, format and cut size in one pro
     const m = /^logs\/backup\/offset=(\d+)\/1_0_(\d{20})\.bin\.zst$/.exec(key)
     assert.ok(m !== null, key)
     const bucket = Number(m[1])
-    const plain = zstdDecompress(body)
+    const plain = zstdDecompressFrames(body)
     for (let at = 0, offset = Number(m[2]); at < plain.length; offset++) {
       const n = plain.readUInt32BE(at)
       const value = plain.subarray(at + 4, at + 4 + n)

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { gunzipSync } from 'node:zlib'
-import { decompress as zstdDecompress } from 'zstd-napi'
+import { zstdDecompressFrames as zstdDecompress } from '../helpers/zstd.js'
 import type { Compression, OutputFormat } from '../../src/config/types.js'
 import { encodeStage, type EncodeOptions } from '../../src/stages/encode.js'
 import { parseStage } from '../../src/stages/parse.js'

@@ -4,13 +4,15 @@
  * Location, as Athena and Spark expect; the table is read once per process. A partition that already exists is
  * not an error.
  */
-import {
-  BatchCreatePartitionCommand, GetTableCommand, GlueClient,
-  type GlueClientConfig, type StorageDescriptor, type Table
-} from '@aws-sdk/client-glue'
+import type { GlueClient, GlueClientConfig, StorageDescriptor, Table } from '@aws-sdk/client-glue'
 import type { Logger } from 'pino'
 import { errorMessage } from '../../errors.js'
 import { CatalogError, byTable, chunks, type Catalog, type CatalogPartition } from './catalog.js'
+
+type GlueModule = typeof import('@aws-sdk/client-glue')
+/** Loaded on first use: importing Sediment does not load the Glue client unless a Glue catalog does some work. */
+let glueModule: Promise<GlueModule> | undefined
+const loadGlue = async (): Promise<GlueModule> => await (glueModule ??= import('@aws-sdk/client-glue'))
 
 export interface GlueCatalogOptions {
   region: string
@@ -34,22 +36,24 @@ const JSON_LINES: StorageDescriptor = {
 
 export class GlueCatalog implements Catalog {
   readonly type = 'glue'
-  readonly #client: GlueClient
+  readonly #config: GlueClientConfig
+  #client: GlueClient | undefined
   readonly #catalogId: string | undefined
   readonly #log: Logger
   readonly #tables = new Map<string, Promise<Table>>()
 
   constructor (options: GlueCatalogOptions) {
-    this.#client = new GlueClient({
+    this.#config = {
       region: options.region,
       ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
       ...(options.credentials !== undefined ? { credentials: options.credentials } : {})
-    })
+    }
     this.#catalogId = options.catalogId
     this.#log = options.logger
   }
 
   async register (partitions: readonly CatalogPartition[]): Promise<void> {
+    const { glue, client } = await this.#glue()
     for (const group of byTable(partitions)) {
       const { database, table } = group[0] as CatalogPartition
       const t = await this.#table(database, table)
@@ -58,7 +62,7 @@ export class GlueCatalog implements Catalog {
       for (const chunk of chunks(group, PER_REQUEST)) {
         let out
         try {
-          out = await this.#client.send(new BatchCreatePartitionCommand({
+          out = await client.send(new glue.BatchCreatePartitionCommand({
             ...this.#id(),
             DatabaseName: database,
             TableName: table,
@@ -83,7 +87,13 @@ export class GlueCatalog implements Catalog {
   }
 
   async close (): Promise<void> {
-    this.#client.destroy()
+    this.#client?.destroy()
+  }
+
+  async #glue (): Promise<{ glue: GlueModule, client: GlueClient }> {
+    const glue = await loadGlue()
+    this.#client ??= new glue.GlueClient(this.#config)
+    return { glue, client: this.#client }
   }
 
   #id (): { CatalogId?: string } {
@@ -96,7 +106,8 @@ export class GlueCatalog implements Catalog {
     if (t === undefined) {
       t = (async () => {
         try {
-          const out = await this.#client.send(new GetTableCommand({ ...this.#id(), DatabaseName: database, Name: table }))
+          const { glue, client } = await this.#glue()
+          const out = await client.send(new glue.GetTableCommand({ ...this.#id(), DatabaseName: database, Name: table }))
           if (out.Table === undefined) throw new Error('no table in the answer')
           return out.Table
         } catch (err) {

@@ -1,6 +1,4 @@
 import * as zlib from 'node:zlib'
-import { Compressor as ZstdCompressor } from 'zstd-napi'
-import { ZstdWorker } from './zstd-worker.js'
 
 /** Codecs a chunk of a text or raw file is compressed with; every chunk is one gzip member or one zstd frame. */
 export type ChunkCodec = 'gzip' | 'zstd' | 'none'
@@ -18,10 +16,7 @@ export interface ChunkCompressor {
 
 export const ZSTD_DEFAULT_LEVEL = 3
 
-/** node:zlib's zstd (Node >= 22.15 / 23.8), which runs in the thread pool; absent on Node 20. */
-type ZlibZstd = (input: Buffer, options: { params: Record<number, number> }, done: CompressDone) => void
-const zlibZstd = (zlib as unknown as { zstdCompress?: ZlibZstd }).zstdCompress
-const ZSTD_C_COMPRESSION_LEVEL = (zlib.constants as unknown as Record<string, number | undefined>).ZSTD_c_compressionLevel ?? 100
+const zstdOptions = (level: number): zlib.ZstdOptions => ({ params: { [zlib.constants.ZSTD_c_compressionLevel]: level } })
 
 /**
  * A compressor for self-contained chunks. Concatenated gzip members and concatenated zstd frames are each one
@@ -49,19 +44,14 @@ function gzipCompressor (level: number): ChunkCompressor {
   }
 }
 
+/** node:zlib's zstd (Node >= 22.15, the engines floor) runs in libuv's thread pool, beside parsing. */
 function zstdCompressor (level: number): ChunkCompressor {
-  if (zlibZstd !== undefined) {
-    const options = { params: { [ZSTD_C_COMPRESSION_LEVEL]: level } }
-    return { extension: '.zst', async: true, compress: (input, done) => { zlibZstd(input, options, done) } }
-  }
-  // Node 20: zstd-napi compresses synchronously, so it runs on a worker thread (the second core), beside parsing
-  // on this one. It takes over the input's memory when it can: callers must not read `input` afterwards.
-  return { extension: '.zst', async: true, compress: (input, done) => { ZstdWorker.shared().compress(input, level, done) } }
+  const options = zstdOptions(level)
+  return { extension: '.zst', async: true, compress: (input, done) => { zlib.zstdCompress(input, options, done) } }
 }
 
-/** A synchronous zstd compressor (one complete frame per call), also used for Parquet pages. */
+/** A synchronous zstd compressor (one complete frame per call), used for Parquet pages. */
 export function zstdSync (level: number): (input: Buffer) => Buffer {
-  const compressor = new ZstdCompressor()
-  compressor.setParameters({ compressionLevel: level })
-  return (input) => compressor.compress(input)
+  const options = zstdOptions(level)
+  return (input) => zlib.zstdCompressSync(input, options)
 }

@@ -4,7 +4,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
-import { decompress as zstdDecompress } from 'zstd-napi'
 import type { EncodeOptions } from '../../../src/stages/encode.js'
 import { encodeStage } from '../../../src/stages/encode.js'
 import { HAS_LINE_BREAK } from '../../../src/stages/formats/raw.js'
@@ -13,6 +12,7 @@ import type { EncodedBatch } from '../../../src/types.js'
 import { openDuck, sqlString } from '../../helpers/duckdb.js'
 import { only, run } from '../helpers.js'
 import { byDir, dataGroup, errorGroup, routed, writeFiles } from './helpers.js'
+import { zstdDecompressFrames } from '../../helpers/zstd.js'
 
 async function tempDir (t: import('node:test').TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sediment-formats-'))
@@ -24,7 +24,7 @@ async function encode (options: EncodeOptions, batches: ReturnType<typeof routed
   return only(await run(batches, encodeStage(options)), 'encoded')
 }
 
-const decode = (file: Buffer, codec: string): Buffer => codec === 'gzip' ? gunzipSync(file) : codec === 'zstd' ? zstdDecompress(file) : file
+const decode = (file: Buffer, codec: string): Buffer => codec === 'gzip' ? gunzipSync(file) : codec === 'zstd' ? zstdDecompressFrames(file) : file
 
 test('extensions follow format and codec; error groups are JSON lines with the stream codec', async () => {
   const cases: Array<[EncodeOptions, string, string]> = [
@@ -123,7 +123,7 @@ test('raw: length-prefixed framing carries any bytes, zstd frames concatenated',
   const values = [Buffer.from([0, 10, 13, 255]), Buffer.from('plain'), Buffer.alloc(70_000, 7)]
   const batches = values.map((v, i) => routed([dataGroup('t/h=1', [{ offset: i, value: v }])]))
   const out = await encode({ format: 'raw', compression: 'zstd', framing: 'length-prefixed' }, batches)
-  const file = zstdDecompress(await readFile((await writeFiles(root, out)).get('t/h=1') as string))
+  const file = zstdDecompressFrames(await readFile((await writeFiles(root, out)).get('t/h=1') as string))
   const back: Buffer[] = []
   for (let pos = 0; pos < file.length;) {
     const length = file.readUInt32BE(pos)
