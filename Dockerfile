@@ -7,7 +7,10 @@ WORKDIR /app
 # No native addons: nothing compiles, so no toolchain; --ignore-scripts keeps it that way (an install script
 # that needs python3/make/g++ would fail the build here rather than grow the image).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund --ignore-scripts
+# The one script we do want (package.json "prepare"): the kafkajs patch (patches/, TimeoutNegativeWarning fix).
+RUN npx --no-install patch-package
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --ignore-scripts
