@@ -17,6 +17,7 @@ export interface RestoreInvocation {
   partitioning: 'source' | 'modulo'
   json: boolean
   batchRecords?: number
+  idempotent: boolean
 }
 
 export const RESTORE_USAGE = `Usage: sediment restore --config FILE --topic T --target T2 [selection] [options]
@@ -33,6 +34,8 @@ export const RESTORE_USAGE = `Usage: sediment restore --config FILE --topic T --
   --values-only          Allow archives without keys, headers and timestamps (anything but wrapped JSON lines)
   --dry-run              Count what would be produced; send and save nothing
   --json                 Print the final statistics as JSON
+  --no-idempotence       Plain producer, for brokers that cannot assign producer ids (sends are then not
+                         retried: a lost ack could otherwise duplicate a batch; rerun the restore instead)
   --batch-records N      Records per Kafka produce request (default 1000; also bounded by 1 MiB)
 
 Progress goes to stderr; the run is resumable: run the same command again after a crash.`
@@ -54,7 +57,8 @@ export function parseRestoreArgs (argv: readonly string[]): RestoreInvocation {
       'values-only': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
-      'batch-records': { type: 'string' }
+      'batch-records': { type: 'string' },
+      'no-idempotence': { type: 'boolean' }
     },
     allowPositionals: true,
     strict: true
@@ -91,6 +95,7 @@ export function parseRestoreArgs (argv: readonly string[]): RestoreInvocation {
     valuesOnly: values['values-only'] === true,
     partitioning,
     json: values.json === true,
+    idempotent: values['no-idempotence'] !== true,
     ...(values['batch-records'] !== undefined ? { batchRecords: Math.max(1, int(values['batch-records'], '--batch-records') as number) } : {})
   }
 }
@@ -122,6 +127,7 @@ export async function restoreCommand (
       partitioning: invocation.partitioning,
       logger,
       signal: controller.signal,
+      idempotent: invocation.idempotent,
       ...(invocation.batchRecords !== undefined ? { batchRecords: invocation.batchRecords } : {}),
       onProgress: (s) => { io.stderr.write(`sediment restore: ${formatStats(s)}\n`) }
     })

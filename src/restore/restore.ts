@@ -52,6 +52,8 @@ export interface RestoreOptions {
   opener?: ObjectOpener
   /** Default: a kafkajs producer and admin for config.kafka. */
   target?: RestoreTarget
+  /** Idempotent producer (default true), see TargetOptions. */
+  idempotent?: boolean
   logger?: Logger
   onProgress?: (p: RestoreStats) => void
   progressIntervalMs?: number
@@ -119,7 +121,7 @@ export async function restore (options: RestoreOptions): Promise<RestoreStats> {
 
     let partitions = 0
     if (!dryRun) {
-      target ??= connectTarget(config.kafka)
+      target ??= connectTarget(config.kafka, { idempotent: options.idempotent ?? true })
       partitions = await target.partitionCount(targetTopic)
     }
     const targetPartition = (p: number): number => {

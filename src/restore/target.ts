@@ -18,7 +18,20 @@ export interface RestoreTarget {
   close: () => Promise<void>
 }
 
-export function connectTarget (config: Pick<KafkaConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'connectionTimeoutMs'>, settleMs = 1000): RestoreTarget {
+export interface TargetOptions {
+  /** Wait between the reads of settledHighWatermark (default 1000 ms). */
+  settleMs?: number
+  /**
+   * Default true. false only for brokers that cannot hand out producer ids: kafkajs asks the controller, and the
+   * librdkafka mock reports none ("Broker 0 not found"). Without it a retried batch whose first ack was lost can
+   * be written twice (the crash-resume rule still holds; it is in-run retries it does not cover).
+   */
+  idempotent?: boolean
+}
+
+export function connectTarget (config: Pick<KafkaConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'connectionTimeoutMs'>, options: TargetOptions = {}): RestoreTarget {
+  const settleMs = options.settleMs ?? 1000
+  const idempotent = options.idempotent ?? true
   const settings: KafkajsConfig = {
     clientId: `${config.clientId}-restore`,
     brokers: [...config.brokers],
@@ -29,7 +42,7 @@ export function connectTarget (config: Pick<KafkaConfig, 'brokers' | 'clientId' 
   if (config.sasl !== undefined) settings.sasl = { ...config.sasl } as never
   const kafka = new Kafka(settings)
   // Idempotent: a retried batch is written once and in order; one request in flight keeps batches in order.
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  const producer: Producer = kafka.producer({ idempotent, maxInFlightRequests: 1, allowAutoTopicCreation: false, ...(idempotent ? {} : { retry: { retries: 0 } }) })
   const admin: Admin = kafka.admin()
   let connected: Promise<void> | undefined
   const connect = async (): Promise<void> => {
