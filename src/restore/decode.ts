@@ -65,7 +65,7 @@ function valueStart (line: Buffer): number {
   for (let i = 0; i < line.length; i++) {
     const c = line[i]
     if (c === 0x22) { // '"'
-      if (depth === 1 && line.compare(VALUE_KEY, 0, VALUE_KEY.length, i, i + VALUE_KEY.length) === 0) return i + VALUE_KEY.length
+      if (depth === 1 && i + VALUE_KEY.length <= line.length && line.compare(VALUE_KEY, 0, VALUE_KEY.length, i, i + VALUE_KEY.length) === 0) return i + VALUE_KEY.length
       for (i++; i < line.length && line[i] !== 0x22; i++) if (line[i] === 0x5c) i++
     } else if (c === 0x7b || c === 0x5b) {
       depth++
