@@ -340,7 +340,7 @@ function saslConfig (raw: unknown, path: string): NonNullable<KafkaConfig['sasl'
 function parserConfig (raw: unknown): ParserConfig {
   const path = 'parser'
   const obj = section(raw, path, [
-    'type', 'timestampField', 'maxMessageBytes', 'timestampBounds', 'timestampFormat', 'timezone', 'fallback', 'fields',
+    'type', 'timestampField', 'maxMessageBytes', 'timestampBounds', 'timestampFormat', 'timestampMatch', 'timezone', 'fallback', 'fields',
     'split', 'module', 'header', 'regex', 'protobuf', 'avro'
   ])
   const d = defaults.parser
@@ -355,6 +355,7 @@ function parserConfig (raw: unknown): ParserConfig {
     if (value !== undefined) config[key] = value
   }
   set('timestampFormat', optional(obj.timestampFormat, `${path}.timestampFormat`, nonEmptyString))
+  set('timestampMatch', optional(obj.timestampMatch, `${path}.timestampMatch`, oneOf(['full', 'prefix'] as const)))
   set('timezone', optional(obj.timezone, `${path}.timezone`, timezone))
   set('fallback', optional(obj.fallback, `${path}.fallback`, (value, p) => {
     const f = section(value, p, ['policy', 'date'])

@@ -109,6 +109,8 @@ export interface ParserConfig {
   // The keys below are absent unless set (see src/stages/parsers/parser-options.ts for their meaning).
   /** Date pattern for string timestamps, e.g. `yyyy-MM-dd HH:mm:ss`; unset: ISO-8601 or digits by magnitude. */
   timestampFormat?: string
+  /** `full` (default) or `prefix`: whether timestampFormat must match the whole value (see date-pattern.ts). */
+  timestampMatch?: 'full' | 'prefix'
   /** IANA zone of zone-less timestampFormat times; default UTC. */
   timezone?: string
   /** Unset: policy error. `date` (ISO-8601) only with policy fixed. */

@@ -21,12 +21,14 @@ export interface EventTime {
 }
 
 /** Compiles the timestamp options shared by all parsers; ConfigErrors name their `parser.*` path. */
-export function compileEventTime (options: Pick<ParserOptions, 'timestampFormat' | 'timezone' | 'fallback'>): EventTime {
+export function compileEventTime (options: Pick<ParserOptions, 'timestampFormat' | 'timestampMatch' | 'timezone' | 'fallback'>): EventTime {
   let convert: TimestampConverter = toEpochMillis
   if (options.timestampFormat !== undefined) {
-    const pattern = compileDatePattern(options.timestampFormat, options.timezone ?? 'UTC')
+    const pattern = compileDatePattern(options.timestampFormat, options.timezone ?? 'UTC', undefined, undefined, options.timestampMatch ?? 'full')
     // Only strings follow the pattern: numbers keep their by-magnitude meaning.
     convert = raw => typeof raw === 'string' ? pattern.parse(raw) : toEpochMillis(raw)
+  } else if (options.timestampMatch !== undefined) {
+    throw new ConfigError('parser.timestampMatch', 'applies to parser.timestampFormat, which is not set')
   } else if (options.timezone !== undefined) {
     // Validated even when unused, so a typo does not wait for the day someone adds a pattern.
     compileDatePattern('yyyy-MM-dd', options.timezone)

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { FallbackPolicy, HeaderEncoding, ParserType, SplitMode } from '../../config/types.js'
 import type { ParserModule } from './custom-module-api.js'
+import type { DateMatch } from './date-pattern.js'
 
 /**
  * What a parser is built from: the `parser` section of the config (a validated ParserConfig is assignable to
@@ -23,6 +24,8 @@ export interface ParserOptions {
   timestampField?: string
   /** Date pattern for string timestamps (`yyyy-MM-dd HH:mm:ss`, see date-pattern.ts); unset: ISO-8601 or digits. */
   timestampFormat?: string
+  /** `full` (default): the whole string must match timestampFormat; `prefix`: trailing text is ignored (Secor/SimpleDateFormat). */
+  timestampMatch?: DateMatch
   /** IANA zone of zone-less `timestampFormat` times (default UTC). ISO-8601 strings without an offset stay UTC. */
   timezone?: string
   /** What to do when a message has no timestamp (field absent or null, header absent, group unmatched). */
