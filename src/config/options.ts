@@ -341,7 +341,7 @@ function parserConfig (raw: unknown): ParserConfig {
   const path = 'parser'
   const obj = section(raw, path, [
     'type', 'timestampField', 'maxMessageBytes', 'timestampBounds', 'timestampFormat', 'timestampMatch', 'timezone', 'fallback', 'fields',
-    'split', 'module', 'header', 'regex', 'protobuf', 'avro'
+    'split', 'module', 'header', 'regex', 'protobuf', 'avro', 'thrift'
   ])
   const d = defaults.parser
   const config: ParserConfig = {
@@ -384,6 +384,10 @@ function parserConfig (raw: unknown): ParserConfig {
   set('protobuf', optional(obj.protobuf, `${path}.protobuf`, (value, p) => {
     const pb = section(value, p, ['file', 'messageType'])
     return { file: required(pb.file, `${p}.file`, nonEmptyString), messageType: required(pb.messageType, `${p}.messageType`, nonEmptyString) }
+  }))
+  set('thrift', optional(obj.thrift, `${path}.thrift`, (value, p) => {
+    const t = section(value, p, ['protocol'])
+    return { protocol: withDefault(t.protocol, `${p}.protocol`, 'binary', oneOf(['binary', 'compact'] as const)) }
   }))
   set('avro', optional(obj.avro, `${path}.avro`, (value, p) => {
     const a = section(value, p, ['schemaFile', 'registryUrl'])

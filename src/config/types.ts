@@ -4,7 +4,7 @@
  */
 
 /** Parser types, see src/stages/parsers/ (README "Parsers"). */
-export const ParserTypes = ['json', 'kafka-timestamp', 'header', 'regex', 'msgpack', 'protobuf', 'avro', 'custom'] as const
+export const ParserTypes = ['json', 'kafka-timestamp', 'header', 'regex', 'msgpack', 'protobuf', 'avro', 'thrift', 'custom'] as const
 export type ParserType = (typeof ParserTypes)[number]
 
 /** What a message without a timestamp becomes: an error record (default), or a record at its Kafka timestamp or a fixed date. */
@@ -129,6 +129,8 @@ export interface ParserConfig {
   protobuf?: { file: string, messageType: string }
   /** type avro only: exactly one of schemaFile (plain Avro binary) or registryUrl (Confluent wire format). */
   avro?: { schemaFile?: string, registryUrl?: string }
+  /** type thrift only: the protocol of the serialized struct (default binary, as Secor's). */
+  thrift?: { protocol: 'binary' | 'compact' }
 }
 
 export interface PartitionConfig {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { FallbackPolicy, HeaderEncoding, ParserType, SplitMode } from '../../config/types.js'
 import type { ParserModule } from './custom-module-api.js'
 import type { DateMatch } from './date-pattern.js'
+import type { ThriftProtocol } from './thrift-codec.js'
 
 /**
  * What a parser is built from: the `parser` section of the config (a validated ParserConfig is assignable to
@@ -46,6 +47,8 @@ export interface ParserOptions {
   regex?: { pattern: string, flags?: string }
   protobuf?: { file: string, messageType: string }
   avro?: { schemaFile?: string, registryUrl?: string }
+  /** type thrift: TBinaryProtocol (default) or TCompactProtocol; timestampField is a dotted path of field ids. */
+  thrift?: { protocol?: ThriftProtocol }
   /** Directory relative paths are resolved against (default process.cwd()). */
   baseDir?: string
   /** Schema-registry retries and module messages are logged here (component `parser`). */
