@@ -1,12 +1,12 @@
 /**
  * Restore progress, kept in an object store (by default the archive's own, under `_sediment/restore/`).
  *
- *   plan.json      the objects to restore, in order, fixed by the first run (a restarted restore never re-lists:
+ *   plan.json      the objects to restore, in units, in order, fixed by the first run (a restarted restore never re-lists:
  *                  objects archived meanwhile cannot shift the order or be half-restored)
- *   progress.json  { index, startOffset }: objects before `index` are done; object `index` began when its target
+ *   progress.json  { index, startOffset }: units before `index` are done; unit `index` began when its target
  *                  partition's high watermark was `startOffset` (null: not begun)
  *
- * The resume rule (see restore.ts): records of object `index` already in Kafka = high watermark now - startOffset.
+ * The resume rule (see restore.ts): records of unit `index` already in Kafka = high watermark now - startOffset.
  */
 import { ErrorCodes, SedimentError } from '../errors.js'
 import { joinKey, type ObjectStore } from '../sinks/object-store.js'
@@ -17,7 +17,8 @@ export interface RestorePlan {
   version: 1
   /** What was asked (source, target, range, format): a resume with other options is refused. */
   request: string
-  objects: SourceObject[]
+  /** Restore units in order: objects of one partition that overlap in offsets are merged (select.ts). */
+  units: SourceObject[][]
   createdAt: string
 }
 

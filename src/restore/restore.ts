@@ -13,7 +13,7 @@
  * more than the object holds breaks it and stops the restore with an error rather than guess.
  */
 import { pipeline } from 'node:stream/promises'
-import { Transform, type TransformCallback } from 'node:stream'
+import { Readable, Transform, type TransformCallback } from 'node:stream'
 import type { Logger } from 'pino'
 import type { SedimentConfig } from '../config/types.js'
 import { crashPoint } from '../crash-points.js'
@@ -23,8 +23,9 @@ import { CheckpointStore } from './checkpoint.js'
 import { LOSSY_FORMAT, objectFormat } from './format.js'
 import { codecOf, inflater } from './inflate.js'
 import { objectOpener, type ObjectOpener } from './object-stream.js'
+import { mergeByOffset } from './merge.js'
 import { ProducerSink } from './producer-sink.js'
-import { selectObjects, type RestoreRange, type SourceObject } from './select.js'
+import { restoreUnits, selectObjects, type RestoreRange, type SourceObject } from './select.js'
 import { recordSplitter } from './split.js'
 import { connectTarget, type RestoreTarget } from './target.js'
 
@@ -103,21 +104,24 @@ export async function restore (options: RestoreOptions): Promise<RestoreStats> {
     if (plan !== null && plan.request !== request) {
       throw new SedimentError(ErrorCodes.STATE, `restore: ${checkpoints.location} holds a restore with other options (${plan.request}); delete it to start over`)
     }
-    const objects = plan?.objects ?? await selectObjects(store, config.sink.prefix, sourceTopic, config.partition.template, range)
+    // Without wrap the records' offsets are unknown: objects cannot be merged and are restored one by one.
+    const units = plan?.units ?? (wrap ? restoreUnits : (o: SourceObject[]) => o.map((x) => [x]))(
+      await selectObjects(store, config.sink.prefix, sourceTopic, config.partition.template, range))
+    const objects = units.flat()
     // Refuse before anything is sent: a format that cannot carry what the restore promises.
     for (const o of objects) {
       const f = objectFormat(o.key, wrap)
       if (!f.wrapped && options.valuesOnly !== true) throw new SedimentError(ErrorCodes.CONFIG, `restore: ${o.key} ${LOSSY_FORMAT}`)
     }
     if (plan === null && !dryRun) {
-      plan = { version: 1, request, objects, createdAt: new Date().toISOString() }
+      plan = { version: 1, request, units, createdAt: new Date().toISOString() }
       await checkpoints.savePlan(plan)
     }
     stats.objects = objects.length
     const progress = dryRun ? null : await checkpoints.loadProgress()
     const first = progress?.index ?? 0
-    stats.objectsDone = first
-    log?.info({ objects: objects.length, resumeAt: first, targetTopic, dryRun }, first > 0 || progress?.startOffset != null ? 'resuming restore' : 'restoring')
+    stats.objectsDone = units.slice(0, first).reduce((n, u) => n + u.length, 0)
+    log?.info({ objects: objects.length, units: units.length, resumeAt: first, targetTopic, dryRun }, first > 0 || progress?.startOffset != null ? 'resuming restore' : 'restoring')
 
     let partitions = 0
     if (!dryRun) {
@@ -136,9 +140,10 @@ export async function restore (options: RestoreOptions): Promise<RestoreStats> {
       ? (o: number | undefined) => o === undefined || (o >= (range.from ?? 0) && o < (range.to ?? Number.MAX_SAFE_INTEGER))
       : undefined
 
-    for (let i = first; i < objects.length; i++) {
+    for (let i = first; i < units.length; i++) {
       if (options.signal?.aborted === true) throw new SedimentError(ErrorCodes.SHUTDOWN, 'restore interrupted', { cause: options.signal.reason })
-      const object = objects[i] as SourceObject
+      const unit = units[i] as SourceObject[]
+      const object = unit[0] as SourceObject
       const partition = targetPartition(object.partition)
       let skip = 0
       if (target !== undefined) {
@@ -151,15 +156,15 @@ export async function restore (options: RestoreOptions): Promise<RestoreStats> {
         }
         crashPoint('restore-begun')
       }
-      const result = await restoreObject(object, partition, skip, target, targetTopic, opener, wrap, keep, options, stats)
+      const result = await restoreUnit(unit, partition, skip, target, targetTopic, opener, wrap, keep, options, stats)
       if (result.skipped < skip) {
         throw new SedimentError(ErrorCodes.STATE, `restore: ${targetTopic}[${partition}] grew by ${skip} records since ${object.key} began but the object holds ${result.records}: someone else writes to the target topic`)
       }
-      stats.objectsDone = i + 1
+      stats.objectsDone += unit.length
       crashPoint('restore-object-done')
-      log?.debug({ key: object.key, partition, records: result.records, skipped: result.skipped }, 'object restored')
+      log?.debug({ keys: unit.map((o) => o.key), partition, records: result.records, skipped: result.skipped }, 'restored')
     }
-    if (!dryRun) await checkpoints.saveProgress(objects.length, null)
+    if (!dryRun) await checkpoints.saveProgress(units.length, null)
     stats.done = true
     const out = snapshot()
     log?.info(out, dryRun ? 'dry run done' : 'restore done')
@@ -172,10 +177,11 @@ export async function restore (options: RestoreOptions): Promise<RestoreStats> {
   }
 }
 
-async function restoreObject (
-  object: SourceObject, partition: number, skip: number, target: RestoreTarget | undefined, topic: string, opener: ObjectOpener,
+async function restoreUnit (
+  unit: SourceObject[], partition: number, skip: number, target: RestoreTarget | undefined, topic: string, opener: ObjectOpener,
   wrap: boolean, keep: ((o: number | undefined) => boolean) | undefined, options: RestoreOptions, stats: RestoreStats
 ): Promise<{ records: number, skipped: number }> {
+  const object = unit[0] as SourceObject
   const format = objectFormat(object.key, wrap)
   const sink = new ProducerSink({
     decode: format.decode,
@@ -187,15 +193,36 @@ async function restoreObject (
     batchBytes: options.batchBytes ?? 1024 * 1024,
     onSent: (n) => { stats.records += n }
   })
+  const signal = options.signal !== undefined ? { signal: options.signal } : {}
+  if (unit.length === 1) {
+    await pipeline([...await objectStages(object, opener, stats), sink], signal)
+  } else {
+    // Objects that interleave in offsets: each read to record batches, merged by offset into the one sink.
+    const sources: Readable[] = []
+    try {
+      for (const o of unit) {
+        const stages = await objectStages(o, opener, stats)
+        const splitter = stages[stages.length - 1] as Transform
+        // The merge reads the splitter; a failure anywhere in the chain destroys it, which the merge then throws.
+        pipeline(stages).catch(() => {})
+        sources.push(splitter)
+      }
+      await pipeline([Readable.from(mergeByOffset(sources, format.decode)), sink], signal)
+    } finally {
+      for (const s of sources) s.destroy()
+    }
+  }
+  stats.skipped += sink.skipped
+  return { records: sink.records, skipped: sink.skipped }
+}
+
+/** object stream → byte counter → inflate → record splitter (batches of records). */
+async function objectStages (object: SourceObject, opener: ObjectOpener, stats: RestoreStats): Promise<[Readable, ...Transform[]]> {
+  const format = objectFormat(object.key, true)
   const inflate = inflater(codecOf(object.key))
   const source = await opener.open(object.key)
   const counter = byteCounter((n) => { stats.bytes += n })
-  const stages = inflate === undefined
-    ? [source, counter, recordSplitter(format.framing), sink] as const
-    : [source, counter, inflate, recordSplitter(format.framing), sink] as const
-  await pipeline([...stages], options.signal !== undefined ? { signal: options.signal } : {})
-  stats.skipped += sink.skipped
-  return { records: sink.records, skipped: sink.skipped }
+  return inflate === undefined ? [source, counter, recordSplitter(format.framing)] : [source, counter, inflate, recordSplitter(format.framing)]
 }
 
 function byteCounter (add: (n: number) => void): Transform {

@@ -11,6 +11,8 @@ export interface SourceObject {
   key: string
   partition: number
   firstOffset: number
+  /** Last offset in the object, from its manifest (absent when no manifest names it). */
+  lastOffset?: number
   /** Compressed size. */
   bytes: number
 }
@@ -29,9 +31,56 @@ const DATA_NAME = /^(\d+)_(\d+)_(\d{20})(\.[a-z.]+)$/
 
 export async function selectObjects (store: ObjectStore, prefix: string, topic: string, template: string, range: RestoreRange): Promise<SourceObject[]> {
   const out = range.kind === 'time'
-    ? await byTime(store, prefix, topic, template, range)
+    ? await withLastOffsets(store, prefix, topic, await byTime(store, prefix, topic, template, range))
     : await byOffsets(store, prefix, topic, range)
   return out.sort((a, b) => a.partition - b.partition || a.firstOffset - b.firstOffset || (a.key < b.key ? -1 : 1))
+}
+
+/**
+ * Sorted objects in restore units: objects of one partition whose offset ranges overlap form one unit, read
+ * together and merged by offset. One cut writes a file per time directory, and when event times straddle an
+ * hour those files interleave in offsets; restoring them one after another would reorder the partition.
+ */
+export function restoreUnits (objects: SourceObject[]): SourceObject[][] {
+  const units: SourceObject[][] = []
+  let unit: SourceObject[] = []
+  let end = -1
+  for (const o of objects) {
+    const prev = unit[0]
+    if (prev !== undefined && (prev.partition !== o.partition || o.firstOffset > end)) {
+      units.push(unit)
+      unit = []
+      end = -1
+    }
+    unit.push(o)
+    end = Math.max(end, o.lastOffset ?? o.firstOffset)
+  }
+  if (unit.length > 0) units.push(unit)
+  return units
+}
+
+/**
+ * Fills lastOffset from the manifests of the cuts that wrote the objects (per partition, only manifests whose
+ * offset range reaches the listed objects are read).
+ */
+async function withLastOffsets (store: ObjectStore, prefix: string, topic: string, objects: SourceObject[]): Promise<SourceObject[]> {
+  const span = new Map<number, { min: number, max: number }>()
+  for (const o of objects) {
+    const s = span.get(o.partition)
+    span.set(o.partition, { min: Math.min(s?.min ?? o.firstOffset, o.firstOffset), max: Math.max(s?.max ?? o.firstOffset, o.firstOffset) })
+  }
+  const last = new Map<string, number>()
+  for (const [partition, { min, max }] of span) {
+    const root = `${manifestPrefix(prefix, topic)}${partition}/`
+    for await (const { key } of store.list(root)) {
+      const m = MANIFEST_NAME.exec(key.slice(root.length - String(partition).length - 1))
+      if (m === null || Number(m[4]) <= min || Number(m[3]) > max) continue
+      const body = await store.get(key)
+      if (body === null) continue
+      for (const f of (JSON.parse(body.toString('utf8')) as CutRecord).files) last.set(f.key, f.lastOffset)
+    }
+  }
+  return objects.map((o) => last.has(o.key) ? { ...o, lastOffset: last.get(o.key) as number } : o)
 }
 
 /** `dt=2026-11-20/hr=07` → `2026-11-20T07` (comparable as text); undefined when the template has no date. */
@@ -117,7 +166,7 @@ async function byOffsets (store: ObjectStore, prefix: string, topic: string, ran
     const cut = JSON.parse(body.toString('utf8')) as CutRecord
     for (const f of cut.files) {
       if (f.key.startsWith(errors) || f.lastOffset < from || f.firstOffset >= to) continue
-      out.push({ key: f.key, partition, firstOffset: f.firstOffset, bytes: f.bytes })
+      out.push({ key: f.key, partition, firstOffset: f.firstOffset, lastOffset: f.lastOffset, bytes: f.bytes })
     }
   }
   return out

@@ -9,9 +9,14 @@ export interface Rec {
   timestamp: string
 }
 
-/** Message i of partition p: string, binary (not UTF-8) and null keys; plain, binary and repeated headers. */
+/**
+ * Message i of partition p: string, binary (not UTF-8) and null keys; plain, binary and repeated headers. Event
+ * times straddle an hour boundary, alternating 6 minutes early and late, so one cut writes two files (two hr=
+ * directories) whose offsets interleave: restore must merge them to keep the partition's order.
+ */
 export function restoreMessages (partitions: number, perPartition: number, baseMs: number): Array<{ partition: number, key: Buffer | null, value: Buffer, headers: IHeaders, timestamp: string }> {
   const out = []
+  const boundary = Math.ceil(baseMs / 3_600_000) * 3_600_000
   for (let i = 0; i < perPartition; i++) {
     for (let p = 0; p < partitions; p++) {
       const n = i * partitions + p
@@ -20,7 +25,7 @@ export function restoreMessages (partitions: number, perPartition: number, baseM
       if (n % 3 === 0) headers.bin = Buffer.from([0xc3, 0x28, n & 0xff])
       if (n % 11 === 0) headers.multi = ['a', `b-${n}`]
       // event time (the `ts` field, which the json parser partitions by) differs from the Kafka timestamp
-      const ts = baseMs + n * 1000
+      const ts = boundary - 15 * 60_000 + n * 500 + (n % 2 === 0 ? -6 : 6) * 60_000
       const value = Buffer.from(JSON.stringify({ id: `m-${n}`, ts, pad: 'x'.repeat(60 + (n % 40)), nested: { 'value': n, s: '"value":' } }))
       out.push({ partition: p, key, value, headers, timestamp: String(baseMs - 5000 + n) })
     }

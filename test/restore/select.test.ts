@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib'
 import { test, type TestContext } from 'node:test'
 import { validateConfig } from '../../src/config/options.js'
 import { restore } from '../../src/restore/restore.js'
-import { selectObjects } from '../../src/restore/select.js'
+import { restoreUnits, selectObjects, type SourceObject } from '../../src/restore/select.js'
 import { FileStore } from '../../src/sinks/file-store.js'
 import { dataKey, manifestKey, type CutRecord } from '../../src/sinks/layout.js'
 import { frameLines, wrappedJsonLines } from '../../src/stages/formats/jsonl.js'
@@ -66,6 +66,15 @@ test('selection by time directories and by manifests, in partition and offset or
   // offsets [150, 250) of partition 1: the objects at 100 and 200, and with wrap exactly 100 records
   const offsets = await restore({ config: c, store, sourceTopic: 'ev', range: { kind: 'offsets', from: 150, to: 250, partitions: [1] }, dryRun: true })
   assert.deepEqual([offsets.objects, offsets.records], [2, 100])
+})
+
+test('restore units: objects of a partition that overlap in offsets are merged; last offsets come from the manifests', async (t) => {
+  const o = (partition: number, firstOffset: number, lastOffset?: number): SourceObject => ({ key: `k${partition}-${firstOffset}`, partition, firstOffset, bytes: 1, ...(lastOffset !== undefined ? { lastOffset } : {}) })
+  const units = restoreUnits([o(0, 0, 10), o(0, 3, 12), o(0, 12, 20), o(0, 21, 30), o(0, 40), o(0, 41), o(1, 5, 50), o(1, 6, 7)])
+  assert.deepEqual(units.map((u) => u.map((x) => x.key)), [['k0-0', 'k0-3', 'k0-12'], ['k0-21'], ['k0-40'], ['k0-41'], ['k1-5', 'k1-6']])
+  const { store } = await archive(t, true)
+  const all = await selectObjects(store, PREFIX, 'ev', 'dt={YYYY}-{MM}-{DD}/hr={HH}', { kind: 'time', from: '2026-11-20T08' })
+  assert.deepEqual(all.map((x) => [x.partition, x.firstOffset, x.lastOffset]), [[0, 100, 199], [0, 200, 299], [1, 100, 199], [1, 200, 299]])
 })
 
 test('an archive without Kafka metadata is refused unless values only are asked for', async (t) => {
