@@ -17,12 +17,14 @@ import { Readable, Transform, type TransformCallback } from 'node:stream'
 import type { Logger } from 'pino'
 import type { SedimentConfig } from '../config/types.js'
 import { crashPoint } from '../crash-points.js'
-import { ErrorCodes, SedimentError } from '../errors.js'
+import { ErrorCodes, SedimentError, errorMessage, type ErrorCode } from '../errors.js'
+import { retry } from '../retry.js'
 import type { ObjectStore } from '../sinks/object-store.js'
 import { CheckpointStore } from './checkpoint.js'
 import { LOSSY_FORMAT, objectFormat } from './format.js'
 import { codecOf, inflater } from './inflate.js'
 import { objectOpener, type ObjectOpener } from './object-stream.js'
+import type { RecordDecoder } from './decode.js'
 import { mergeByOffset } from './merge.js'
 import { ProducerSink } from './producer-sink.js'
 import { restoreUnits, selectObjects, type RestoreRange, type SourceObject } from './select.js'
@@ -30,6 +32,9 @@ import { recordSplitter } from './split.js'
 import { connectTarget, type RestoreTarget } from './target.js'
 
 export type Partitioning = 'source' | 'modulo'
+
+/** Errors a retry cannot cure: a bad request, a broken assumption, unreadable data, a shutdown. */
+const PERMANENT = new Set<ErrorCode>([ErrorCodes.CONFIG, ErrorCodes.STATE, ErrorCodes.PARSE, ErrorCodes.SHUTDOWN])
 
 export interface RestoreOptions {
   /** The archiver's configuration: sink (where the archive is), prefix, partition template, output.wrap, Kafka. */
@@ -61,6 +66,8 @@ export interface RestoreOptions {
   signal?: AbortSignal
   batchRecords?: number
   batchBytes?: number
+  /** Attempts per object before the restore fails (default 8; a rerun resumes). */
+  maxAttempts?: number
 }
 
 export interface RestoreStats {
@@ -145,21 +152,40 @@ export async function restore (options: RestoreOptions): Promise<RestoreStats> {
       const unit = units[i] as SourceObject[]
       const object = unit[0] as SourceObject
       const partition = targetPartition(object.partition)
-      let skip = 0
+      let startOffset: number | null = null
+      const resumed = i === first && progress?.startOffset != null
       if (target !== undefined) {
-        if (i === first && progress?.startOffset != null) {
-          // Resuming this object: what is above its start offset came from the interrupted run.
-          skip = await target.settledHighWatermark(targetTopic, partition) - progress.startOffset
-          if (skip < 0) throw new SedimentError(ErrorCodes.STATE, `restore: ${targetTopic}[${partition}] is below the offset this restore saw (${progress.startOffset}): was the topic recreated?`)
+        if (resumed && progress?.startOffset != null) {
+          startOffset = progress.startOffset
         } else {
-          await checkpoints.saveProgress(i, await target.highWatermark(targetTopic, partition))
+          startOffset = await target.highWatermark(targetTopic, partition)
+          await checkpoints.saveProgress(i, startOffset)
         }
         crashPoint('restore-begun')
       }
-      const result = await restoreUnit(unit, partition, skip, target, targetTopic, opener, wrap, keep, options, stats)
-      if (result.skipped < skip) {
-        throw new SedimentError(ErrorCodes.STATE, `restore: ${targetTopic}[${partition}] grew by ${skip} records since ${object.key} began but the object holds ${result.records}: someone else writes to the target topic`)
-      }
+      // A failed attempt (broker or store trouble) is retried in place by the same rule as a restart: what is
+      // above the unit's start offset landed already. The first attempt of a fresh unit skips nothing.
+      let attempt = 0
+      const result = await retry(async () => {
+        attempt++
+        let skip = 0
+        if (target !== undefined && startOffset !== null && (attempt > 1 || resumed)) {
+          skip = await target.settledHighWatermark(targetTopic, partition) - startOffset
+          if (skip < 0) throw new SedimentError(ErrorCodes.STATE, `restore: ${targetTopic}[${partition}] is below the offset this restore saw (${startOffset}): was the topic recreated?`)
+        }
+        const r = await restoreUnit(unit, partition, skip, target, targetTopic, opener, wrap, keep, options, stats)
+        if (r.skipped < skip) {
+          throw new SedimentError(ErrorCodes.STATE, `restore: ${targetTopic}[${partition}] grew by ${skip} records since ${object.key} began but it holds ${r.records}: someone else writes to the target topic`)
+        }
+        return r
+      }, {
+        maxAttempts: options.maxAttempts ?? 8,
+        initialDelayMs: 500,
+        maxDelayMs: 15_000,
+        stop: () => options.signal?.aborted === true ? new SedimentError(ErrorCodes.SHUTDOWN, 'restore interrupted', { cause: options.signal.reason }) : undefined,
+        isPermanent: (e) => e instanceof SedimentError && PERMANENT.has(e.code),
+        onRetry: (e, n, delayMs) => { log?.warn({ key: object.key, attempt: n, delayMs, err: errorMessage(e) }, 'restoring an object failed; retrying from the target high watermark') }
+      })
       stats.objectsDone += unit.length
       crashPoint('restore-object-done')
       log?.debug({ keys: unit.map((o) => o.key), partition, records: result.records, skipped: result.skipped }, 'restored')
@@ -194,6 +220,19 @@ async function restoreUnit (
     onSent: (n) => { stats.records += n }
   })
   const signal = options.signal !== undefined ? { signal: options.signal } : {}
+  try {
+    await runUnit(unit, sink, format.decode, opener, stats, signal)
+  } catch (err) {
+    // What this attempt sent is counted as skipped by the next one.
+    stats.records -= sink.sent
+    throw err
+  }
+  stats.skipped += sink.skipped
+  return { records: sink.records, skipped: sink.skipped }
+}
+
+async function runUnit (unit: SourceObject[], sink: ProducerSink, decode: RecordDecoder, opener: ObjectOpener, stats: RestoreStats, signal: { signal?: AbortSignal }): Promise<void> {
+  const object = unit[0] as SourceObject
   if (unit.length === 1) {
     await pipeline([...await objectStages(object, opener, stats), sink], signal)
   } else {
@@ -207,13 +246,11 @@ async function restoreUnit (
         pipeline(stages).catch(() => {})
         sources.push(splitter)
       }
-      await pipeline([Readable.from(mergeByOffset(sources, format.decode)), sink], signal)
+      await pipeline([Readable.from(mergeByOffset(sources, decode)), sink], signal)
     } finally {
       for (const s of sources) s.destroy()
     }
   }
-  stats.skipped += sink.skipped
-  return { records: sink.records, skipped: sink.skipped }
 }
 
 /** object stream → byte counter → inflate → record splitter (batches of records). */
