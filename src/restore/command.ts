@@ -34,8 +34,8 @@ export const RESTORE_USAGE = `Usage: sediment restore --config FILE --topic T --
   --values-only          Allow archives without keys, headers and timestamps (anything but wrapped JSON lines)
   --dry-run              Count what would be produced; send and save nothing
   --json                 Print the final statistics as JSON
-  --no-idempotence       Plain producer, for brokers that cannot assign producer ids (sends are then not
-                         retried: a lost ack could otherwise duplicate a batch; rerun the restore instead)
+  --no-idempotence       Plain producer, for brokers that cannot assign producer ids (kafkajs does not retry
+                         sends; a failed object is retried from the target's high watermark instead)
   --batch-records N      Records per Kafka produce request (default 1000; also bounded by 1 MiB)
 
 Progress goes to stderr; the run is resumable: run the same command again after a crash.`

@@ -23,8 +23,8 @@ export interface TargetOptions {
   settleMs?: number
   /**
    * Default true. false only for brokers that cannot hand out producer ids: kafkajs asks the controller, and the
-   * librdkafka mock reports none ("Broker 0 not found"). Without it a retried batch whose first ack was lost can
-   * be written twice (the crash-resume rule still holds; it is in-run retries it does not cover).
+   * librdkafka mock reports none ("Broker 0 not found"). Sends are then not retried by kafkajs (a retried batch
+   * whose first ack was lost would be written twice); restore.ts retries the object by the high-watermark rule.
    */
   idempotent?: boolean
 }
