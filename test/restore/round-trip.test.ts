@@ -51,7 +51,7 @@ function assertSame (actual: Map<number, Rec[]>, expected: Map<number, Rec[]>, w
   }
 }
 
-test('restore round trip: wrapped JSON lines back into a new topic with keys, headers, timestamps and per-partition order; SIGKILLed twice and resumed without duplicates', { timeout: 300_000 }, async (t) => {
+test('restore round trip: wrapped JSON lines back into a new topic with keys, headers, timestamps and per-partition order; SIGKILLed three times and resumed without duplicates', { timeout: 300_000 }, async (t) => {
   const stack = await startStack(t)
   const topic = 'orders'
   const config = await archive(t, stack, topic, 3, 600)
@@ -75,6 +75,9 @@ test('restore round trip: wrapped JSON lines back into a new topic with keys, he
   // 2. killed after an object was wholly produced, before the next object's progress was saved
   const k2 = await restoreCli(t, args, { SEDIMENT_CRASH_POINT: 'restore-object-done:4' })
   assert.equal(k2.signal, 'SIGKILL', k2.stderr)
+  // 3. killed right after an object's start offset was saved, before its first send (resumes skipping nothing)
+  const k3 = await restoreCli(t, args, { SEDIMENT_CRASH_POINT: 'restore-begun:2' })
+  assert.equal(k3.signal, 'SIGKILL', k3.stderr)
   const mid = await readTopic(stack, 'orders-restored')
   const landed = [...mid.values()].reduce((n, r) => n + r.length, 0)
   assert.ok(landed > 0 && landed < total, `the kills landed mid-way (${landed}/${total})`)
@@ -82,9 +85,9 @@ test('restore round trip: wrapped JSON lines back into a new topic with keys, he
   const finish = await restoreCli(t, [...args, '--json'])
   assert.equal(finish.code, 0, finish.stderr)
   const stats = JSON.parse(finish.stdout) as { records: number, skipped: number, objects: number, objectsDone: number }
-  t.diagnostic(`killed at restore-batch:9 and restore-object-done:4 (${landed} records in Kafka), then finished: ${JSON.stringify(stats)}; ${Date.now() - started} ms for the three runs`)
-  assertSame(await readTopic(stack, 'orders-restored'), source, 'after two SIGKILLs and a restart')
-  assert.ok(stats.skipped > 0, 'the resumed object found records of the killed run and skipped them')
+  t.diagnostic(`killed at restore-batch:9, restore-object-done:4 and restore-begun:2 (${landed} records in Kafka), then finished: ${JSON.stringify(stats)}; ${Date.now() - started} ms for the three runs`)
+  assertSame(await readTopic(stack, 'orders-restored'), source, 'after three SIGKILLs and a restart')
+  assert.equal(stats.skipped, 0, 'killed before the object\'s first send: nothing of it to skip')
 
   // a finished restore run again produces nothing
   const again = await restoreCli(t, [...args, '--json'])
