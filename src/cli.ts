@@ -14,6 +14,7 @@ import { ConfigError, errorMessage } from './errors.js'
 import { describeParser } from './stages/parsers/registry.js'
 import { createLogger, type Logger } from './logger.js'
 import { redactText } from './redact.js'
+import { parseRestoreArgs, RESTORE_USAGE, type RestoreInvocation } from './restore/command.js'
 
 export const ExitCodes = {
   OK: 0,
@@ -28,7 +29,7 @@ export interface CliIo {
   stderr: NodeJS.WritableStream
 }
 
-const Commands = ['run', 'validate', 'verify', 'finalize', 'help'] as const
+const Commands = ['run', 'validate', 'verify', 'finalize', 'restore', 'help'] as const
 type Command = (typeof Commands)[number]
 
 /** A mistake in how the command was invoked (exit 2, with a pointer to --help). */
@@ -73,7 +74,7 @@ export async function main (
     return ExitCodes.USAGE
   }
 
-  if (invocation.pretty) config = { ...config, log: { ...config.log, pretty: true } }
+  if ('pretty' in invocation && invocation.pretty) config = { ...config, log: { ...config.log, pretty: true } }
   if (invocation.kind === 'validate') {
     print(`config OK: ${invocation.configFile}`)
     print(summarizeConfig(config))
@@ -81,6 +82,7 @@ export async function main (
   }
   if (invocation.kind === 'verify') return await verify(config, invocation, io)
   if (invocation.kind === 'finalize') return await finalize(config, invocation, io)
+  if (invocation.kind === 'restore') return await (await import('./restore/command.js')).restoreCommand(config, invocation, io)
   return await run(config)
 }
 
@@ -108,12 +110,21 @@ interface FinalizeInvocation {
   pretty: boolean
 }
 
-type Invocation = { kind: 'version' } | { kind: 'help' } | RunInvocation | VerifyInvocation | FinalizeInvocation
+type Invocation = { kind: 'version' } | { kind: 'help' } | RestoreInvocation | RunInvocation | VerifyInvocation | FinalizeInvocation
 
 /** Options that only `verify` takes. */
 const VerifyOptions = ['topic', 'no-checksums', 'json'] as const
 
 function parseInvocation (argv: readonly string[]): Invocation {
+  // restore has options of its own (src/restore/command.ts)
+  if (argv[0] === 'restore') {
+    if (argv.includes('--help') || argv.includes('-h')) return { kind: 'help' }
+    try {
+      return parseRestoreArgs(argv.slice(1))
+    } catch (err) {
+      throw new UsageError(`${argumentError(err)}\n\n${RESTORE_USAGE}`)
+    }
+  }
   let parsed
   try {
     parsed = parseArgs({
@@ -145,6 +156,7 @@ function parseInvocation (argv: readonly string[]): Invocation {
   // `run --help` and `help run` print the usage too.
   if (values.help === true || command === 'help') return { kind: 'help' }
   if (command === undefined) throw new UsageError('missing command', true)
+  if (command === 'restore') throw new UsageError('restore must be the first argument: sediment restore --config FILE --topic T ...')
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`)
   if (values.config === undefined || values.config === '') throw new UsageError(`${command}: --config FILE is required`)
   if (command !== 'finalize' && values.watch !== undefined) throw new UsageError(`${command}: --watch is an option of finalize`)
@@ -276,6 +288,7 @@ Commands:
   validate   Check a config file and print a summary of the effective configuration
   verify     Check the output against the group's committed offsets: manifests chain without gaps or
              overlaps up to the commit, every listed object exists with its size and sha256, no orphans
+  restore    Produce archived records back into a Kafka topic (resumable), see "sediment restore" below
   finalize   Mark complete time partitions (_SUCCESS) and register them in the configured catalog
              (Hive command, AWS Glue or Qubole), once every Kafka partition is past them; see the
              config's finalizer section. Idempotent; --watch repeats it every finalizer.intervalSeconds
@@ -296,6 +309,8 @@ Options of finalize:
   -w, --watch         Keep running, a pass every finalizer.intervalSeconds, until SIGTERM/SIGINT
   -t, --topic T       Finalize only topic T (repeatable)
   --json              Print the report as JSON
+
+${RESTORE_USAGE}
 
 Environment overrides (take precedence over the config file; empty values are ignored):
 ${envLines.join('\n')}

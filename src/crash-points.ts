@@ -5,7 +5,11 @@
  *   SEDIMENT_STOP_POINT=name:n    SIGSTOPs it (a "zombie": frozen until someone sends SIGCONT, then it
  *                                 carries on from exactly that step).
  */
-export const CrashPoints = ['after-part', 'after-intent', 'after-commit'] as const
+export const CrashPoints = [
+  'after-part', 'after-intent', 'after-commit',
+  // restore (src/restore/restore.ts): progress saved, object not yet read; after each produced batch; object done
+  'restore-begun', 'restore-batch', 'restore-object-done'
+] as const
 export type CrashPoint = (typeof CrashPoints)[number]
 
 function arm (spec: string | undefined): { point: string, remaining: number } {

@@ -74,6 +74,24 @@ function scenario (name: string, parser: Record<string, unknown>, make: (p: numb
 
 const json = (doc: Record<string, unknown>): Buffer => Buffer.from(JSON.stringify(doc))
 
+/** Thrift compact protocol, by the spec: field 1 binary (header 0x18), field 2 struct (0x1c) holding field 1 i64 (0x16, zigzag varint). */
+function thriftCompact (id: string, ms: number): Buffer {
+  const varint = (n: bigint): number[] => {
+    const out: number[] = []
+    do { const b = Number(n & 0x7fn); n >>= 7n; out.push(n > 0n ? b | 0x80 : b) } while (n > 0n)
+    return out
+  }
+  const idBytes = Buffer.from(id)
+  return Buffer.from([0x18, ...varint(BigInt(idBytes.length)), ...idBytes, 0x1c, 0x16, ...varint(BigInt(ms) * 2n), 0x00, 0x00])
+}
+
+function isoDateScenario (): Scenario {
+  const s = scenario('isodate', { type: 'json', timestampField: 'ts' },
+    (p, _i, id, ms) => ({ partition: p, value: json({ id, ts: `${new Date(ms).toISOString().slice(0, 10)}Z` }) }), [{ partition: 0, value: json({ id: 'x', ts: '2024-03-10T' }) }])
+  for (const [id, dir] of s.expected) s.expected.set(id, `${dir.slice(0, dir.indexOf('/'))}/hr=00`)
+  return s
+}
+
 const PROTO = `syntax = "proto3";
 package e2e;
 enum Kind { KIND_UNSPECIFIED = 0; CLICK = 1; VIEW = 2; }
@@ -221,6 +239,15 @@ test('every parser end to end: records land once, in their hour, readable', { ti
     scenario('registry', { type: 'avro', avro: { registryUrl }, timestampField: 'ts' },
       (p, i, id, ms) => ({ partition: p, value: i % 2 === 0 ? wire(21, avroType.toBuffer({ id, ts: ms, note: null })) : wire(22, avroV2.toBuffer({ id, ts: new Date(ms).toISOString() })) }),
       [{ partition: 0, value: Buffer.from('{"not": "wire"}') }, { partition: 0, value: wire(99, Buffer.from([0])) }]),
+    // Secor parity (issue 15): a Thrift compact struct {1: id, 2: {1: i64 ms}}, timestamp by nested field id
+    scenario('thrift', { type: 'thrift', thrift: { protocol: 'compact' }, timestampField: '2.1' },
+      (p, _i, id, ms) => ({ partition: p, value: thriftCompact(id, ms) }), [{ partition: 0, value: Buffer.from([0x18, 0x05, 0x61]) }],
+      { idOf: line => String((JSON.parse(line) as Record<string, unknown>)['1']) }),
+    // SimpleDateFormat-style prefix matching: the pattern stops at the seconds, the value goes on
+    scenario('prefix', { type: 'json', timestampField: 'ts', timestampFormat: "yyyy-MM-dd'T'HH:mm:ss", timestampMatch: 'prefix' },
+      (p, _i, id, ms) => ({ partition: p, value: json({ id, ts: new Date(ms).toISOString() }) }), [{ partition: 0, value: json({ id: 'x', ts: '2024-03-10 05:00:00' }) }]),
+    // ISO dates without a time (xs:date with a zone): midnight UTC
+    isoDateScenario(),
     scenario('custom', { type: 'custom', module: './parsers/semicolon.mjs' },
       (p, _i, id, ms) => ({ partition: p, value: Buffer.from(`${id};${ms};INFO`) }),
       [{ partition: 0, value: Buffer.from('x;0;BOOM') }])

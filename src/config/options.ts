@@ -356,8 +356,8 @@ function saslConfig (raw: unknown, path: string): NonNullable<KafkaConfig['sasl'
 function parserConfig (raw: unknown): ParserConfig {
   const path = 'parser'
   const obj = section(raw, path, [
-    'type', 'timestampField', 'maxMessageBytes', 'timestampBounds', 'timestampFormat', 'timestampUnit', 'timezone', 'fallback', 'fields',
-    'split', 'module', 'header', 'regex', 'protobuf', 'avro'
+    'type', 'timestampField', 'maxMessageBytes', 'timestampBounds', 'timestampFormat', 'timestampMatch', 'timestampUnit', 'timezone', 'fallback',
+    'fields', 'split', 'module', 'header', 'regex', 'protobuf', 'avro', 'thrift'
   ])
   const d = defaults.parser
   const config: ParserConfig = {
@@ -371,6 +371,7 @@ function parserConfig (raw: unknown): ParserConfig {
     if (value !== undefined) config[key] = value
   }
   set('timestampFormat', optional(obj.timestampFormat, `${path}.timestampFormat`, nonEmptyString))
+  set('timestampMatch', optional(obj.timestampMatch, `${path}.timestampMatch`, oneOf(['full', 'prefix'] as const)))
   set('timezone', optional(obj.timezone, `${path}.timezone`, timezone))
   set('timestampUnit', optional(obj.timestampUnit, `${path}.timestampUnit`, oneOf(TimestampUnits)))
   set('fallback', optional(obj.fallback, `${path}.fallback`, (value, p) => {
@@ -400,6 +401,10 @@ function parserConfig (raw: unknown): ParserConfig {
   set('protobuf', optional(obj.protobuf, `${path}.protobuf`, (value, p) => {
     const pb = section(value, p, ['file', 'messageType'])
     return { file: required(pb.file, `${p}.file`, nonEmptyString), messageType: required(pb.messageType, `${p}.messageType`, nonEmptyString) }
+  }))
+  set('thrift', optional(obj.thrift, `${path}.thrift`, (value, p) => {
+    const t = section(value, p, ['protocol'])
+    return { protocol: withDefault(t.protocol, `${p}.protocol`, 'binary', oneOf(['binary', 'compact'] as const)) }
   }))
   set('avro', optional(obj.avro, `${path}.avro`, (value, p) => {
     const a = section(value, p, ['schemaFile', 'registryUrl'])

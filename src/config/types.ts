@@ -4,7 +4,7 @@
  */
 
 /** Parser types, see src/stages/parsers/ (README "Parsers"). */
-export const ParserTypes = ['json', 'kafka-timestamp', 'header', 'regex', 'msgpack', 'protobuf', 'avro', 'custom'] as const
+export const ParserTypes = ['json', 'kafka-timestamp', 'header', 'regex', 'msgpack', 'protobuf', 'avro', 'thrift', 'custom'] as const
 export type ParserType = (typeof ParserTypes)[number]
 
 /** What a message without a timestamp becomes: an error record (default), or a record at its Kafka timestamp or a fixed date. */
@@ -121,6 +121,8 @@ export interface ParserConfig {
   // The keys below are absent unless set (see src/stages/parsers/parser-options.ts for their meaning).
   /** Date pattern for string timestamps, e.g. `yyyy-MM-dd HH:mm:ss`; unset: ISO-8601 or digits by magnitude. */
   timestampFormat?: string
+  /** `full` (default) or `prefix`: whether timestampFormat must match the whole value (see date-pattern.ts). */
+  timestampMatch?: 'full' | 'prefix'
   /** IANA zone of zone-less timestampFormat times; default UTC. */
   timezone?: string
   /** Unit of numeric timestamps; unset: auto (by magnitude, see TimestampUnits). */
@@ -141,6 +143,8 @@ export interface ParserConfig {
   protobuf?: { file: string, messageType: string }
   /** type avro only: exactly one of schemaFile (plain Avro binary) or registryUrl (Confluent wire format). */
   avro?: { schemaFile?: string, registryUrl?: string }
+  /** type thrift only: the protocol of the serialized struct (default binary, as Secor's). */
+  thrift?: { protocol: 'binary' | 'compact' }
 }
 
 export interface PartitionConfig {

@@ -94,6 +94,16 @@ function fromString (s: string, unit: TimestampUnit): number | string {
   return `non-numeric timestamp ${quoteForReason(s)}`
 }
 
+/** `Z` or `±hh:mm` at index 10 and nothing after it (xs:date's zone is always hh:mm). */
+function dateOnlyWithOffset (s: string, dateMs: number): number {
+  const c = s.charCodeAt(10)
+  if (c === 90 || c === 122) return s.length === 11 ? dateMs : NaN
+  const oh = d2(s, 11)
+  const om = d2(s, 14)
+  if (s.length !== 16 || s.charCodeAt(13) !== C_COLON || oh < 0 || oh > 14 || om < 0 || om > 59) return NaN
+  return dateMs - (oh * 60 + om) * MS_PER_MINUTE * (c === C_MINUS ? -1 : 1)
+}
+
 function allDigits (s: string, from: number): boolean {
   for (let i = from; i < s.length; i++) if (!isDigit(s.charCodeAt(i))) return false
   return true
@@ -126,6 +136,9 @@ export function parseIso (s: string): number {
   if (n === 10) return dateMs
 
   const t = s.charCodeAt(10) // 'T', 't' or ' ' (RFC 3339 allows the space)
+  // A date with a zone but no time (XML Schema xs:date, which Secor's ISO parser reads): `2001-07-04Z`,
+  // `2001-07-04+02:00` — midnight at that offset.
+  if (t === 90 || t === 122 || t === C_PLUS || t === C_MINUS) return dateOnlyWithOffset(s, dateMs)
   if ((t !== 84 && t !== 116 && t !== 32) || n < 16) return NaN
   const hour = d2(s, 11)
   const minute = d2(s, 14)

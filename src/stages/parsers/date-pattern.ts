@@ -13,6 +13,11 @@
  *   X XX XXX x xx xxx Z ZZ ZZZ an offset: `Z`, `+hh`, `+hhmm` or `+hh:mm` (all offset letters accept all forms)
  *
  * Two-letter (and longer) numeric fields take exactly that many digits, one-letter fields one or two.
+ * Matching is `full` by default: the whole value must match. `prefix` (parser.timestampMatch) accepts a value
+ * that continues after the pattern, as Java's SimpleDateFormat.parse and so Secor do (`yyyy-MM-dd'T'HH:mm:ss`
+ * takes `2014-07-30T10:53:20.001Z`). Not the default: whatever follows is ignored, an offset like `+08:00`
+ * included, so a value the pattern does not fully describe lands in the wrong hour instead of in `_errors/`.
+ *
  * A pattern without an offset letter gives wall-clock time in the configured zone (`parser.timezone`, default
  * UTC); inside a DST gap a time is shifted forward by the gap, inside an overlap the earlier instant wins
  * (both as in java.time).
@@ -58,7 +63,11 @@ export interface DatePattern {
  * Compiles `pattern` (see the module comment). `timezone` (IANA) applies to patterns without an offset letter.
  * Throws ConfigError naming `configPath` for an unusable pattern.
  */
-export function compileDatePattern (pattern: string, timezone = 'UTC', configPath = 'parser.timestampFormat', zonePath = 'parser.timezone'): DatePattern {
+/** `full`: the value must end where the pattern ends; `prefix`: anything may follow (SimpleDateFormat's way). */
+export type DateMatch = 'full' | 'prefix'
+export const DateMatches: readonly DateMatch[] = ['full', 'prefix']
+
+export function compileDatePattern (pattern: string, timezone = 'UTC', configPath = 'parser.timestampFormat', zonePath = 'parser.timezone', match: DateMatch = 'full'): DatePattern {
   if (typeof pattern !== 'string' || pattern.trim() === '') throw new ConfigError(configPath, 'must be a non-empty date pattern like "yyyy-MM-dd HH:mm:ss"')
   const parts = tokenize(pattern, configPath)
   const has = (field: number): boolean => parts.some(p => p.field === field)
@@ -74,7 +83,7 @@ export function compileDatePattern (pattern: string, timezone = 'UTC', configPat
   if (has(F_YEAR4) && has(F_YEAR2)) fail('repeats a field')
   if (has(F_MONTH) && has(F_MONTH_NAME)) fail('repeats a field')
   const zone = has(F_OFFSET) || isUtcZone(timezone) ? null : new ZoneOffsets(timezone, zonePath)
-  return new CompiledPattern(pattern, parts, zone)
+  return new CompiledPattern(pattern, parts, zone, match === 'prefix')
 }
 
 function tokenize (pattern: string, configPath: string): Part[] {
@@ -133,11 +142,13 @@ class CompiledPattern implements DatePattern {
   readonly source: string
   readonly #parts: Part[]
   readonly #zone: ZoneOffsets | null
+  readonly #prefix: boolean
 
-  constructor (source: string, parts: Part[], zone: ZoneOffsets | null) {
+  constructor (source: string, parts: Part[], zone: ZoneOffsets | null, prefix: boolean) {
     this.source = source
     this.#parts = parts
     this.#zone = zone
+    this.#prefix = prefix
   }
 
   parse (text: string): number | string {
@@ -227,7 +238,7 @@ class CompiledPattern implements DatePattern {
         case F_FRACTION: fraction = width <= 3 ? value * 10 ** (3 - width) : Math.floor(value / 10 ** (width - 3)); break
       }
     }
-    if (i !== n) return NaN
+    if (i !== n && !this.#prefix) return NaN
     if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return NaN
     if (pm >= 0) hour = (hour % 12) + (pm === 1 ? 12 : 0)
     const wall = daysFromCivil(year, month, day) * MS_PER_DAY + hour * MS_PER_HOUR + minute * MS_PER_MINUTE + second * 1000 + fraction

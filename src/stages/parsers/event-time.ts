@@ -21,7 +21,7 @@ export interface EventTime {
 }
 
 /** Compiles the timestamp options shared by all parsers; ConfigErrors name their `parser.*` path. */
-export function compileEventTime (options: Pick<ParserOptions, 'timestampFormat' | 'timezone' | 'fallback' | 'timestampUnit'>): EventTime {
+export function compileEventTime (options: Pick<ParserOptions, 'timestampFormat' | 'timestampMatch' | 'timezone' | 'fallback' | 'timestampUnit'>): EventTime {
   const unit = options.timestampUnit ?? 'auto'
   if (!(TimestampUnits as readonly string[]).includes(unit)) {
     throw new ConfigError('parser.timestampUnit', `must be one of ${TimestampUnits.map(u => `"${u}"`).join(', ')}, got ${JSON.stringify(unit)}`)
@@ -29,9 +29,11 @@ export function compileEventTime (options: Pick<ParserOptions, 'timestampFormat'
   const numeric = epochMillisIn(unit)
   let convert: TimestampConverter = numeric
   if (options.timestampFormat !== undefined) {
-    const pattern = compileDatePattern(options.timestampFormat, options.timezone ?? 'UTC')
+    const pattern = compileDatePattern(options.timestampFormat, options.timezone ?? 'UTC', undefined, undefined, options.timestampMatch ?? 'full')
     // Only strings follow the pattern: numbers keep their unit (by default by magnitude).
     convert = raw => typeof raw === 'string' ? pattern.parse(raw) : numeric(raw)
+  } else if (options.timestampMatch !== undefined) {
+    throw new ConfigError('parser.timestampMatch', 'applies to parser.timestampFormat, which is not set')
   } else if (options.timezone !== undefined) {
     // Validated even when unused, so a typo does not wait for the day someone adds a pattern.
     compileDatePattern('yyyy-MM-dd', options.timezone)

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino'
 import type { FallbackPolicy, HeaderEncoding, ParserType, SplitMode, TimestampUnit } from '../../config/types.js'
 import type { ParserModule } from './custom-module-api.js'
+import type { DateMatch } from './date-pattern.js'
+import type { ThriftProtocol } from './thrift-codec.js'
 
 /**
  * What a parser is built from: the `parser` section of the config (a validated ParserConfig is assignable to
@@ -23,6 +25,8 @@ export interface ParserOptions {
   timestampField?: string
   /** Date pattern for string timestamps (`yyyy-MM-dd HH:mm:ss`, see date-pattern.ts); unset: ISO-8601 or digits. */
   timestampFormat?: string
+  /** `full` (default): the whole string must match timestampFormat; `prefix`: trailing text is ignored (Secor/SimpleDateFormat). */
+  timestampMatch?: DateMatch
   /** IANA zone of zone-less `timestampFormat` times (default UTC). ISO-8601 strings without an offset stay UTC. */
   timezone?: string
   /**
@@ -48,6 +52,8 @@ export interface ParserOptions {
   regex?: { pattern: string, flags?: string }
   protobuf?: { file: string, messageType: string }
   avro?: { schemaFile?: string, registryUrl?: string }
+  /** type thrift: TBinaryProtocol (default) or TCompactProtocol; timestampField is a dotted path of field ids. */
+  thrift?: { protocol?: ThriftProtocol }
   /** Directory relative paths are resolved against (default process.cwd()). */
   baseDir?: string
   /** Schema-registry retries and module messages are logged here (component `parser`). */

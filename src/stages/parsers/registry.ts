@@ -21,6 +21,8 @@ import { kafkaTimestampParser } from './kafka-timestamp.js'
 import { headerParser } from './header.js'
 import { compileRegex, regexParser } from './regex.js'
 import { msgpackParser } from './msgpack.js'
+import { thriftParser } from './thrift.js'
+import { ThriftProtocols } from './thrift-codec.js'
 import { customParser, loadParserModule, withTransform } from './custom-module.js'
 import { splitLines } from './split.js'
 import type { ParserOptions } from './parser-options.js'
@@ -36,7 +38,7 @@ export interface ParserPlan {
 const LINE_TYPES: readonly ParserType[] = ['json', 'kafka-timestamp', 'header', 'regex', 'custom']
 
 /** Sections that belong to one parser type each. */
-const TYPE_SECTIONS = { header: 'header', regex: 'regex', protobuf: 'protobuf', avro: 'avro' } as const
+const TYPE_SECTIONS = { header: 'header', regex: 'regex', protobuf: 'protobuf', avro: 'avro', thrift: 'thrift' } as const
 
 /** The group-name syntax of JavaScript regular expressions (ASCII subset). */
 const GROUP_NAME = /^[A-Za-z_$][\w$]*$/
@@ -108,6 +110,13 @@ export function planParser (options: ParserOptions): ParserPlan {
     }
     case 'msgpack':
       return syncPlan(msgpackParser(decodedOptions(options, eventTime, fields)))
+    case 'thrift': {
+      const protocol = options.thrift?.protocol ?? 'binary'
+      if (!ThriftProtocols.includes(protocol)) throw new ConfigError('parser.thrift.protocol', `must be "binary" or "compact", got ${JSON.stringify(protocol)}`)
+      if (options.timestampField === undefined) throw new ConfigError('parser.timestampField', 'is required for the thrift parser: the field id of the timestamp, or a dotted path of ids (e.g. "1" or "3.2")')
+      if (!/^\d+(\.\d+)*$/.test(options.timestampField)) throw new ConfigError('parser.timestampField', `thrift fields are named by id: a field id or a dotted path of ids (e.g. "1" or "3.2"), got "${options.timestampField}"`)
+      return syncPlan(thriftParser({ ...decodedOptions(options, eventTime, fields), protocol }))
+    }
     case 'protobuf': {
       const proto = options.protobuf
       if (proto === undefined) throw new ConfigError('parser.protobuf', 'is required for the protobuf parser: { file: <.proto file>, messageType: <package.Message> }')
@@ -181,6 +190,7 @@ export function describeParser (options: ParserOptions): string {
     case 'msgpack': parts.push(`msgpack, event time from "${options.timestampField ?? 'timestamp'}"`); break
     case 'protobuf': parts.push(`protobuf ${options.protobuf?.messageType ?? ''}, event time from "${options.timestampField ?? 'timestamp'}"`); break
     case 'avro': parts.push(`avro (${options.avro?.registryUrl !== undefined ? 'schema registry' : 'schema file'}), event time from "${options.timestampField ?? 'timestamp'}"`); break
+    case 'thrift': parts.push(`thrift ${options.thrift?.protocol ?? 'binary'}, event time from field ${options.timestampField ?? ''}`); break
     case 'custom': parts.push('custom module'); break
   }
   if (options.timestampFormat !== undefined) parts.push(`format "${options.timestampFormat}"${options.timezone !== undefined ? ` in ${options.timezone}` : ''}`)

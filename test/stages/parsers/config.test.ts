@@ -45,7 +45,7 @@ test('parser config: the new keys are validated, kept, and absent unless set', (
 
 test('parser config errors name their path', () => {
   const cases: Array<[unknown, string, RegExp?]> = [
-    [{ type: 'xml' }, 'parser.type', /"json", "kafka-timestamp", "header", "regex", "msgpack", "protobuf", "avro", "custom"/],
+    [{ type: 'xml' }, 'parser.type', /"json", "kafka-timestamp", "header", "regex", "msgpack", "protobuf", "avro", "thrift", "custom"/],
     [{ timestampFormat: 'HH:mm' }, 'parser.timestampFormat', /needs a year/],
     [{ timezone: 'Mars/Base' }, 'parser.timezone'],
     [{ fallback: { policy: 'guess' } }, 'parser.fallback.policy'],
