@@ -312,7 +312,6 @@ export class CommitProtocol {
         `(a commit by another generation or tool for this group? give each generation its own group)`)
     }
     if (!Number.isSafeInteger(meta.start) || !Number.isSafeInteger(meta.end) || meta.start < 0 || meta.start > meta.end) bad('bad offsets')
-    if (assigned.committedOffset !== null && meta.end !== assigned.committedOffset) bad(`names end ${meta.end}, committed is ${assigned.committedOffset}`)
     if (meta.manifest !== manifestKey(prefix, assigned.topic, assigned.partition, generation, meta.start, meta.end)) bad(`unexpected manifest key ${meta.manifest}`)
     const dir = intentDir(prefix, assigned.topic, assigned.partition)
     const name = meta.intent.startsWith(dir) ? parseIntentName(meta.intent.slice(dir.length)) : null
