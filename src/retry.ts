@@ -16,6 +16,8 @@ export interface RetryOptions {
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void
   /** Give up after this many attempts (default: never; the caller's `stop` ends it). */
   maxAttempts?: number
+  /** Waits between attempts (tests drive time themselves); default: a timer that `signal` cuts short. */
+  sleep?: (ms: number) => Promise<void>
 }
 
 /**
@@ -38,7 +40,8 @@ export async function retry<T> (fn: () => Promise<T>, options: RetryOptions = {}
       if (options.maxAttempts !== undefined && attempt >= options.maxAttempts) throw err
       const delay = Math.round(Math.random() * Math.min(max, initial * 2 ** Math.min(attempt - 1, 20)))
       options.onRetry?.(err, attempt, delay)
-      await sleep(delay, undefined, signal === undefined ? undefined : { signal }).catch(() => {})
+      if (options.sleep !== undefined) await options.sleep(delay)
+      else await sleep(delay, undefined, signal === undefined ? undefined : { signal }).catch(() => {})
     }
   }
 }

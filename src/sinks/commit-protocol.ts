@@ -30,7 +30,7 @@
 import type { Logger } from 'pino'
 import { crashPoint } from '../crash-points.js'
 import { ErrorCodes, FencedError, SedimentError, errorMessage, isKafkaFencingError } from '../errors.js'
-import { retry } from '../retry.js'
+import { retry, type RetryOptions } from '../retry.js'
 import type { AssignedPartition, OffsetCommitter, TopicPartition } from '../types.js'
 import {
   decodeMetadata, encodeMetadata, intentDir, intentKey, manifestKey, manifestPrefix, pad20, parseIntentName,
@@ -87,6 +87,8 @@ export interface CommitProtocolOptions {
   stopped: () => Error | undefined
   /** Aborted on a hard shutdown: ends every wait at once, even on a store call that never answers. */
   signal?: AbortSignal
+  /** Waits between retries (the model test drives time itself); default: timers. */
+  sleep?: (ms: number) => Promise<void>
   onCommitted?: (event: CommitEvent) => void
 }
 
@@ -118,6 +120,10 @@ export class CommitProtocol {
   constructor (options: CommitProtocolOptions) {
     this.#o = options
     this.#log = options.logger
+  }
+
+  async #retry<T> (fn: () => Promise<T>, options: RetryOptions): Promise<T> {
+    return await retry(fn, { signal: this.#o.signal, ...(this.#o.sleep !== undefined ? { sleep: this.#o.sleep } : {}), ...options })
   }
 
   /** Steps 1–5 for one cut. Never throws for fencing; throws only when the sink is stopped. */
@@ -165,7 +171,7 @@ export class CommitProtocol {
     const files = record.files
     // 2. intent
     try {
-      await retry(async () => { await store.put(intent, Buffer.from(JSON.stringify(record))) }, {
+      await this.#retry(async () => { await store.put(intent, Buffer.from(JSON.stringify(record))) }, {
         stop: stillOwner, signal, onRetry: (e, n) => { this.#log.warn({ tp, attempt: n, err: errorMessage(e) }, 'writing intent failed, retrying') }
       })
     } catch (err) {
@@ -183,7 +189,7 @@ export class CommitProtocol {
     // then on, losing the partition leaves the outcome unknown rather than fenced.
     let unknownOutcome = false
     try {
-      await retry(async () => {
+      await this.#retry(async () => {
         try {
           await committer.commit(cut, cut.endOffset, metadata, cut.epoch)
         } catch (err) {
@@ -235,7 +241,7 @@ export class CommitProtocol {
     const stop = (): Error | undefined => this.#o.stopped()
     this.#pinned.add(meta.intent) // a sweep must not delete it while (or because) its recovery fails
     try {
-      const body = await retry(async () => await this.#o.store.get(meta.intent), { stop, signal })
+      const body = await this.#retry(async () => await this.#o.store.get(meta.intent), { stop, signal })
       if (body === null) return // intent deleted: the cut was completed and its manifest written (or startOffset re-reads it)
       const record = this.#checkedRecord(body, meta, assigned)
       if (record.endOffset !== assigned.committedOffset) return // superseded (startOffset resumes elsewhere)
@@ -271,11 +277,18 @@ export class CommitProtocol {
     const dir = `${manifestPrefix(this.#o.prefix, assigned.topic)}${assigned.partition}/`
     const startAfter = meta === null ? undefined : `${dir}${this.#o.generation}_${pad20(Math.max(0, meta.start - 1))}`
     let newest: number | null = null
+    // Another cut from the committed cut's start on, committed while that commit was in flight (it landed late):
+    // the committed cut is superseded, and completing it would collide with that cut's objects.
+    let superseded = false
+    let own = false
     for await (const o of this.#o.store.list(`${dir}${this.#o.generation}_`, startAfter)) {
-      const m = /_(\d{20})\.json$/.exec(o.key)
-      if (m !== null) newest = Math.max(newest ?? 0, Number(m[1]))
+      const m = /_(\d{20})_(\d{20})\.json$/.exec(o.key)
+      if (m === null) continue
+      newest = Math.max(newest ?? 0, Number(m[2]))
+      if (meta !== null && o.key === meta.manifest) own = true
+      else if (meta !== null && Number(m[1]) >= meta.start) superseded = true
     }
-    if (newest !== null && (assigned.committedOffset === null || newest > assigned.committedOffset)) {
+    if (newest !== null && (assigned.committedOffset === null || newest > assigned.committedOffset || (superseded && !own))) {
       this.#log.warn({ tp, committed: assigned.committedOffset, resumeAt: newest },
         'committed offset is behind the newest committed cut (a late commit moved it back); resuming after that cut')
       return newest
@@ -283,9 +296,9 @@ export class CommitProtocol {
     if (meta === null || meta.end !== assigned.committedOffset) return assigned.committedOffset
     const { store, signal } = this.#o
     const stop = (): Error | undefined => this.#o.stopped()
-    const body = await retry(async () => await store.get(meta.intent), { stop, signal })
+    const body = await this.#retry(async () => await store.get(meta.intent), { stop, signal })
     if (body === null) {
-      if (await retry(async () => await store.size(meta.manifest), { stop, signal }) !== null) return assigned.committedOffset
+      if (await this.#retry(async () => await store.size(meta.manifest), { stop, signal }) !== null) return assigned.committedOffset
       this.#log.error({ tp, committed: assigned.committedOffset, resumeAt: meta.start },
         'the committed cut has neither intent nor manifest (its commit landed after it was given up); re-reading it')
       return meta.start
@@ -350,7 +363,7 @@ export class CommitProtocol {
     const stop = (): Error | undefined => this.#o.stopped()
     const missing: string[] = []
     await forEachLimited(record.files, COMPLETE_CONCURRENCY, async (f) => {
-      const there = await retry(async () => {
+      const there = await this.#retry(async () => {
         if (await store.size(f.key) !== null) return true
         for await (const u of store.listUploads(f.key)) if (u.uploadId === f.uploadId && u.key === f.key) return true
         return false
@@ -365,8 +378,10 @@ export class CommitProtocol {
    * abort). Runs after `recover`, so every upload of a committed cut is already complete; `isLive` spares the
    * uploads this process has started since the assignment. Returns how many were aborted.
    * Only this generation's uploads and intents are touched: another generation on the same prefix has its own.
+   * `owning` is asked before every delete and abort: a sweeper whose assignment is over stops at once (a new
+   * owner's fresh uploads are not referenced by an intent yet).
    */
-  async sweep (topic: string, partitions: Set<number>, isLive: (uploadId: string, key: string) => Promise<boolean>): Promise<number> {
+  async sweep (topic: string, partitions: Set<number>, isLive: (uploadId: string, key: string) => Promise<boolean>, owning: () => boolean = () => true): Promise<number> {
     const { store, generation } = this.#o
     // Intents first. A commit retried by kafkajs can land after this assignment and name an intent — of a
     // previous writer or of this one's own ambiguous cut — which must then still be completable: every intent
@@ -382,6 +397,7 @@ export class CommitProtocol {
         if (name === null || (name.generation !== null && name.generation !== generation)) continue
         const expired = now !== null && o.lastModified !== undefined && now - o.lastModified > INTENT_RETENTION_MS
         if (expired && !this.#pinned.has(o.key)) {
+          if (!owning()) return 0
           await store.delete(o.key)
           intents++
           continue
@@ -399,6 +415,7 @@ export class CommitProtocol {
         const key = parseDataKey(u.key)
         if (key === undefined || key.generation !== generation || !partitions.has(key.partition) || referenced.has(u.uploadId)) continue
         if (await isLive(u.uploadId, u.key)) continue
+        if (!owning()) return aborted
         await store.abortUpload(u.key, u.uploadId)
         aborted++
       }
@@ -436,7 +453,7 @@ export class CommitProtocol {
     const { store, signal } = this.#o
     const missing: string[] = []
     await forEachLimited(record.files, COMPLETE_CONCURRENCY, async (f) => {
-      await retry(async () => {
+      await this.#retry(async () => {
         const before = await store.size(f.key)
         if (before !== null) {
           if (before !== f.bytes) throw overwriteError(tp, f, before)
@@ -469,7 +486,7 @@ export class CommitProtocol {
   async #writeManifest (manifest: string, record: CutRecord, intent: string, tp: string): Promise<void> {
     const { store, signal } = this.#o
     try {
-      await retry(async () => {
+      await this.#retry(async () => {
         await store.put(manifest, Buffer.from(JSON.stringify({ ...record, committedAt: new Date().toISOString() })))
         await store.delete(intent)
       }, { stop: () => this.#o.stopped(), signal, maxAttempts: 20 })

@@ -377,7 +377,7 @@ export class ObjectSink extends Writable {
   #sweep (topic: string, partitions: Set<number>, epoch: number): void {
     if (this.#epoch !== epoch || this.#stopped !== undefined) return
     // The uploads of this writer's own ambiguous cuts are forgotten here but still protected by their intents.
-    this.#protocol.sweep(topic, partitions, async (id, key) => await this.#isOwnUpload(id, key))
+    this.#protocol.sweep(topic, partitions, async (id, key) => await this.#isOwnUpload(id, key), () => this.#epoch === epoch && this.#stopped === undefined)
       .catch((err: unknown) => { this.#log.warn({ topic, err: errorMessage(err) }, 'sweeping incomplete uploads failed') })
   }
 
