@@ -274,6 +274,8 @@ export class CommitProtocol {
       this.#log.error({ tp, err: errorMessage(err) }, 'ignoring commit metadata that names keys this generation did not write')
       return assigned.committedOffset // recover() refuses the partition with the same error
     }
+    // The committed cut's intent must outlive its recovery whatever its age (recover() unpins it).
+    if (meta !== null) this.#pinned.add(meta.intent)
     const dir = `${manifestPrefix(this.#o.prefix, assigned.topic)}${assigned.partition}/`
     const startAfter = meta === null ? undefined : `${dir}${this.#o.generation}_${pad20(Math.max(0, meta.start - 1))}`
     let newest: number | null = null
