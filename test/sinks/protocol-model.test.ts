@@ -10,7 +10,7 @@
  * After the random phase, faults stop and a fresh process takes over: all records must end up visible exactly once.
  * The in-memory store and coordinator are test doubles of the interfaces, for this test only.
  *
- * MODEL_RUNS (default 1500) and MODEL_SEED (first seed) select the runs; a failure prints its seed and trace.
+ * MODEL_RUNS (default 2000) and MODEL_SEED (first seed) select the runs; a failure prints its seed and trace.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -360,7 +360,7 @@ async function explore (m: Model): Promise<{ steps: number }> {
 }
 
 test('model: interleavings of commits, rebalances, crashes, sweeps and late retries keep every record exactly once', async () => {
-  const runs = Number(process.env.MODEL_RUNS ?? 1500)
+  const runs = Number(process.env.MODEL_RUNS ?? 2000)
   const first = Number(process.env.MODEL_SEED ?? 1)
   const started = Date.now()
   let steps = 0
