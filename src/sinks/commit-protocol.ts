@@ -114,8 +114,20 @@ async function forEachLimited<T> (items: T[], limit: number, fn: (item: T) => Pr
 export class CommitProtocol {
   readonly #o: CommitProtocolOptions
   readonly #log: Logger
-  /** Intents this process still needs whatever their age: cuts in flight, and committed cuts being recovered. */
-  readonly #pinned = new Set<string>()
+  /**
+   * Intents this process still needs whatever their age: cuts in flight, and committed cuts being recovered.
+   * Counted: one intent can be both (this process's own cut, committed as it was reassigned the partition).
+   */
+  readonly #pins = new Map<string, number>()
+  /** Committed intents pinned by startOffset until their recover() ends. */
+  readonly #resolved = new Set<string>()
+
+  #pin (intent: string): void { this.#pins.set(intent, (this.#pins.get(intent) ?? 0) + 1) }
+  #unpin (intent: string): void {
+    const n = (this.#pins.get(intent) ?? 1) - 1
+    if (n <= 0) this.#pins.delete(intent)
+    else this.#pins.set(intent, n)
+  }
 
   constructor (options: CommitProtocolOptions) {
     this.#o = options
@@ -157,11 +169,11 @@ export class CommitProtocol {
     }
     const intent = intentKey(this.#o.prefix, cut.topic, cut.partition, this.#o.generation, cut.endOffset, this.#o.writerId)
     const manifest = manifestKey(this.#o.prefix, cut.topic, cut.partition, this.#o.generation, cut.startOffset, cut.endOffset)
-    this.#pinned.add(intent)
+    this.#pin(intent)
     try {
       return await this.#commitAndComplete(cut, record, intent, manifest, started, stillOwner)
     } finally {
-      this.#pinned.delete(intent)
+      this.#unpin(intent)
     }
   }
 
@@ -239,7 +251,7 @@ export class CommitProtocol {
     const tp = `${assigned.topic}[${assigned.partition}]`
     const { signal } = this.#o
     const stop = (): Error | undefined => this.#o.stopped()
-    this.#pinned.add(meta.intent) // a sweep must not delete it while (or because) its recovery fails
+    this.#pin(meta.intent) // a sweep must not delete it while (or because) its recovery fails
     try {
       const body = await this.#retry(async () => await this.#o.store.get(meta.intent), { stop, signal })
       if (body === null) return // intent deleted: the cut was completed and its manifest written (or startOffset re-reads it)
@@ -250,7 +262,8 @@ export class CommitProtocol {
       if (missing.length > 0) throw missingError(tp, record, missing)
       await this.#writeManifest(meta.manifest, record, meta.intent, tp)
     } finally {
-      this.#pinned.delete(meta.intent)
+      this.#unpin(meta.intent)
+      if (this.#resolved.delete(meta.intent)) this.#unpin(meta.intent) // startOffset's pin
     }
   }
 
@@ -275,7 +288,10 @@ export class CommitProtocol {
       return assigned.committedOffset // recover() refuses the partition with the same error
     }
     // The committed cut's intent must outlive its recovery whatever its age (recover() unpins it).
-    if (meta !== null) this.#pinned.add(meta.intent)
+    if (meta !== null && !this.#resolved.has(meta.intent)) {
+      this.#resolved.add(meta.intent)
+      this.#pin(meta.intent)
+    }
     const dir = `${manifestPrefix(this.#o.prefix, assigned.topic)}${assigned.partition}/`
     const startAfter = meta === null ? undefined : `${dir}${this.#o.generation}_${pad20(Math.max(0, meta.start - 1))}`
     let newest: number | null = null
@@ -398,7 +414,7 @@ export class CommitProtocol {
         const name = parseIntentName(o.key.slice(dir.length))
         if (name === null || (name.generation !== null && name.generation !== generation)) continue
         const expired = now !== null && o.lastModified !== undefined && now - o.lastModified > INTENT_RETENTION_MS
-        if (expired && !this.#pinned.has(o.key)) {
+        if (expired && !this.#pins.has(o.key)) {
           if (!owning()) return 0
           await store.delete(o.key)
           intents++
