@@ -89,6 +89,8 @@ export interface CommitProtocolOptions {
   signal?: AbortSignal
   /** Waits between retries (the model test drives time itself); default: timers. */
   sleep?: (ms: number) => Promise<void>
+  /** A monotonic clock in ms (the model test drives time itself); default: performance.now. */
+  now?: () => number
   onCommitted?: (event: CommitEvent) => void
 }
 
@@ -133,6 +135,8 @@ export class CommitProtocol {
     this.#o = options
     this.#log = options.logger
   }
+
+  #now (): number { return this.#o.now?.() ?? performance.now() }
 
   async #retry<T> (fn: () => Promise<T>, options: RetryOptions): Promise<T> {
     return await retry(fn, { signal: this.#o.signal, ...(this.#o.sleep !== undefined ? { sleep: this.#o.sleep } : {}), ...options })
@@ -191,6 +195,7 @@ export class CommitProtocol {
       return 'fenced'
     }
 
+    const intentAt = this.#now()
     crashPoint('after-intent')
 
     // 3. the fenced commit: the point of no return
@@ -200,6 +205,10 @@ export class CommitProtocol {
     // An attempt that failed without a clear answer (timeout, lost connection) may still have landed; from
     // then on, losing the partition leaves the outcome unknown rather than fenced.
     let unknownOutcome = false
+    // A writer paused between its intent and its commit (SIGSTOP, a long GC, a stuck retry) must not send a
+    // commit that could land after sweepers consider the intent expired: it gives the cut up instead.
+    const intentYoung = (): Error | undefined => stillOwner() ??
+      (this.#now() - intentAt > INTENT_RETENTION_MS / 3 ? new FencedError(`${tp}: intent too old to commit`) : undefined)
     try {
       await this.#retry(async () => {
         try {
@@ -209,8 +218,7 @@ export class CommitProtocol {
           throw err
         }
       }, {
-        stop: stillOwner,
-        signal,
+        stop: intentYoung,
         isPermanent: (e) => e instanceof FencedError || isDefinitelyFenced(e),
         onRetry: (e, n) => { this.#log.warn({ tp, attempt: n, err: errorMessage(e) }, 'offset commit failed, retrying') }
       })
