@@ -9,11 +9,12 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import pino from 'pino'
 import { FencedError } from '../../src/errors.js'
-import { CommitProtocol, INTENT_RETENTION_MS, commitFailure } from '../../src/sinks/commit-protocol.js'
+import { CommitProtocol, INTENT_RETENTION_MS, commitFailure, type Cut } from '../../src/sinks/commit-protocol.js'
 import { FileStore } from '../../src/sinks/file-store.js'
-import { decodeMetadata, encodeMetadata, intentKey, manifestKey } from '../../src/sinks/layout.js'
+import { decodeMetadata, encodeMetadata, intentKey, manifestKey, type CutFile } from '../../src/sinks/layout.js'
 import { ObjectSink } from '../../src/sinks/object-sink.js'
 import type { UploadedPart } from '../../src/sinks/object-store.js'
+import type { OpenFile } from '../../src/sinks/open-file.js'
 import type { AssignedPartition, EncodedBatch, OffsetCommitter, PipelineItem, TopicPartition } from '../../src/types.js'
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' })
@@ -315,3 +316,27 @@ for (const mode of ['never', 'fail'] as const) {
     assert.equal(hung.completions, calls, 'no attempt after the stop')
   })
 }
+
+test('a writer paused between its intent and its commit longer than a third of the retention gives the cut up instead of committing', async (t) => {
+  const { store } = await setup(t)
+  const key = 't/x/1_0_00000000000000000000.jsonl'
+  const uploadId = await store.createUpload(key)
+  const part = await store.uploadPart(key, uploadId, 1, Buffer.from('{"o":0}\n'))
+  const file: CutFile = { key, uploadId, parts: [part], firstOffset: 0, lastOffset: 0, records: 1, bytes: 8, encodedBytes: 8, sha256: '' }
+  let commits = 0
+  const committer: OffsetCommitter = { epoch: 1, commit: async () => { commits++ } }
+  // the monotonic clock reads 0 when the intent is written, and then a retention later (the process was paused)
+  let reads = 0
+  const protocol = new CommitProtocol({
+    store, committer, prefix: '', generation: 1, writerId: 'w1', logger, stopped: () => undefined,
+    now: () => reads++ === 0 ? 0 : INTENT_RETENTION_MS
+  })
+  const cut: Cut = {
+    topic: 't', partition: 0, epoch: 1, startOffset: 0, endOffset: 1, maxEventTime: null, reason: 'size',
+    files: [{ key, uploaded: async () => file, settledUploadId: async () => uploadId } as unknown as OpenFile]
+  }
+  assert.equal(await protocol.finish(cut), 'fenced')
+  assert.equal(commits, 0, 'no commit sent')
+  assert.deepEqual(await uploadIds(store), [], 'its upload aborted')
+  assert.equal(await store.get(intentKey('', 't', 0, 1, 1, 'w1')), null, 'its intent deleted')
+})
