@@ -340,3 +340,25 @@ test('a writer paused between its intent and its commit longer than a third of t
   assert.deepEqual(await uploadIds(store), [], 'its upload aborted')
   assert.equal(await store.get(intentKey('', 't', 0, 1, 1, 'w1')), null, 'its intent deleted')
 })
+
+test('a late commit of a cut that a later owner already redid (a manifest from its start on) resumes after that manifest', async (t) => {
+  const { store, coordinator } = await setup(t)
+  const key = 't/x/1_0_00000000000000000000.jsonl'
+  // the redone cut 0..2: visible, with its manifest
+  await store.put(key, Buffer.from('{"o":0}\n{"o":1}\n'))
+  await store.put(manifestKey('', 't', 0, 1, 0, 2), Buffer.from('{}'))
+  // the stale cut 0..5 whose kafkajs retry landed afterwards: its intent and upload are still there
+  const uploadId = await store.createUpload(key)
+  const body = Buffer.from([0, 1, 2, 3, 4].map((o) => `{"o":${o}}\n`).join(''))
+  const part = await store.uploadPart(key, uploadId, 1, body)
+  const intent = intentKey('', 't', 0, 1, 5, 'w1')
+  await store.put(intent, Buffer.from(JSON.stringify({
+    version: 1, topic: 't', partition: 0, generation: 1, startOffset: 0, endOffset: 5, writerId: 'w1', maxEventTime: null, createdAt: '',
+    files: [{ key, uploadId, parts: [part], firstOffset: 0, lastOffset: 4, records: 5, bytes: body.length, encodedBytes: body.length, sha256: '' }]
+  })))
+  const protocol = new CommitProtocol({ store, committer: coordinator, prefix: '', generation: 1, writerId: 'w2', logger, stopped: () => undefined })
+  const a: AssignedPartition = { topic: 't', partition: 0, committedOffset: 5, metadata: encodeMetadata({ v: 1, intent, manifest: manifestKey('', 't', 0, 1, 0, 5), start: 0, end: 5 }) }
+  assert.equal(await protocol.startOffset(a), 2)
+  await protocol.recover({ ...a, committedOffset: 2 }) // superseded: left alone
+  assert.equal((await store.get(key))?.toString(), '{"o":0}\n{"o":1}\n')
+})
