@@ -123,6 +123,7 @@ export class CommitProtocol {
   readonly #pins = new Map<string, number>()
   /** Committed intents pinned by startOffset until their recover() ends. */
   readonly #resolved = new Set<string>()
+  #attempts = 0
 
   #pin (intent: string): void { this.#pins.set(intent, (this.#pins.get(intent) ?? 0) + 1) }
   #unpin (intent: string): void {
@@ -171,7 +172,9 @@ export class CommitProtocol {
       maxEventTime: cut.maxEventTime,
       createdAt: new Date().toISOString()
     }
-    const intent = intentKey(this.#o.prefix, cut.topic, cut.partition, this.#o.generation, cut.endOffset, this.#o.writerId)
+    // One intent per attempt: a writer that redoes a cut with the same end (after an ambiguous commit) must not
+    // overwrite the intent a late-landing commit of the first attempt names.
+    const intent = intentKey(this.#o.prefix, cut.topic, cut.partition, this.#o.generation, cut.endOffset, `${this.#o.writerId}-${++this.#attempts}`)
     const manifest = manifestKey(this.#o.prefix, cut.topic, cut.partition, this.#o.generation, cut.startOffset, cut.endOffset)
     this.#pin(intent)
     try {
