@@ -6,7 +6,7 @@ import { joinKey } from './object-store.js'
  *
  *   {prefix}/{topic}/{outputPath}/{generation}_{partition}_{firstOffset:20}{ext}          data
  *   {prefix}/_errors/{topic}/{outputPath}/{generation}_{partition}_{firstOffset:20}{ext}  bad messages
- *   {prefix}/_sediment/intents/{topic}/{partition}/{generation}_{endOffset:20}-{writerId}.json  cut about to commit
+ *   {prefix}/_sediment/intents/{topic}/{partition}/{generation}_{endOffset:20}-{writerId}-{attempt}.json  cut about to commit
  *   {prefix}/_sediment/manifests/{topic}/{partition}/{generation}_{start:20}_{end:20}.json committed cut
  */
 
