@@ -3,7 +3,7 @@ import type { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
 import type { SedimentConfig, TopicOverride } from './config/types.js'
-import { ConfigError, errorMessage } from './errors.js'
+import { ConfigError, ErrorCodes, SedimentError, errorMessage } from './errors.js'
 import { ObjectSink, SinkCounters, emptyCounters, type ObjectSinkOptions, type SinkStats } from './sinks/object-sink.js'
 import type { ObjectStore } from './sinks/object-store.js'
 import { FileStore } from './sinks/file-store.js'
@@ -190,8 +190,16 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
   options.onPipeline?.({ source, sink })
   const detach = ops.attach({ source, sink })
   // SIGTERM: stop reading; the sink then flushes (or discards) on end of input while the consumer is still a
-  // group member, so its final commits are accepted. Only then does the consumer leave the group.
-  const onAbort = (): void => { source.endInput() }
+  // group member, so its final commits are accepted. Only then does the consumer leave the group. After the
+  // grace period the sink is destroyed, which ends every retry and wait of the commit protocol at once.
+  let grace: NodeJS.Timeout | undefined
+  const onAbort = (): void => {
+    source.endInput()
+    grace = setTimeout(() => {
+      options.logger.warn({ graceSeconds: config.upload.shutdownGraceSeconds }, 'shutdown grace period over; abandoning unfinished cuts (the next owner re-reads them)')
+      sink.destroy(new SedimentError(ErrorCodes.SHUTDOWN, 'shutdown grace period over'))
+    }, config.upload.shutdownGraceSeconds * 1000)
+  }
   options.signal.addEventListener('abort', onAbort, { once: true })
   const flowing = pipeline([source, ...middle, sink])
   try {
@@ -205,6 +213,7 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     await flowing.catch(() => {})
     throw err
   } finally {
+    clearTimeout(grace)
     options.signal.removeEventListener('abort', onAbort)
     await source.close()
     detach()

@@ -75,6 +75,7 @@ export const defaults = {
     maxFileBytes: 100 * MiB,
     maxFileAgeSeconds: 3600,
     uploadOnShutdown: true,
+    shutdownGraceSeconds: 90,
     partSizeBytes: 8 * MiB,
     maxConcurrentParts: 4,
     maxBufferedBytes: 256 * MiB
@@ -550,13 +551,14 @@ function csvDelimiter (value: unknown, path: string): string {
 function uploadConfig (raw: unknown): UploadConfig {
   const path = 'upload'
   const obj = section(raw, path, [
-    'maxFileBytes', 'maxFileAgeSeconds', 'uploadOnShutdown', 'partSizeBytes', 'maxConcurrentParts', 'maxBufferedBytes'
+    'maxFileBytes', 'maxFileAgeSeconds', 'uploadOnShutdown', 'shutdownGraceSeconds', 'partSizeBytes', 'maxConcurrentParts', 'maxBufferedBytes'
   ])
   const d = defaults.upload
   const config: UploadConfig = {
     maxFileBytes: withDefault(obj.maxFileBytes, `${path}.maxFileBytes`, d.maxFileBytes, integer(1024)),
     maxFileAgeSeconds: withDefault(obj.maxFileAgeSeconds, `${path}.maxFileAgeSeconds`, d.maxFileAgeSeconds, integer(1)),
     uploadOnShutdown: withDefault(obj.uploadOnShutdown, `${path}.uploadOnShutdown`, d.uploadOnShutdown, boolean),
+    shutdownGraceSeconds: withDefault(obj.shutdownGraceSeconds, `${path}.shutdownGraceSeconds`, d.shutdownGraceSeconds, integer(1)),
     partSizeBytes: withDefault(obj.partSizeBytes, `${path}.partSizeBytes`, d.partSizeBytes, integer(MIN_PART_BYTES, MAX_PART_BYTES)),
     maxConcurrentParts: withDefault(obj.maxConcurrentParts, `${path}.maxConcurrentParts`, d.maxConcurrentParts, integer(1)),
     maxBufferedBytes: withDefault(obj.maxBufferedBytes, `${path}.maxBufferedBytes`, d.maxBufferedBytes, integer(1))

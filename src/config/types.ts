@@ -191,6 +191,11 @@ export interface UploadConfig {
   maxFileAgeSeconds: number
   /** On SIGTERM: true = cut, upload and commit what is buffered; false = discard it (it is re-read later). */
   uploadOnShutdown: boolean
+  /**
+   * On SIGTERM, the final cuts get this long; then every wait ends (unfinished cuts are abandoned and re-read
+   * by the next owner), whatever the store or Kafka answer. Keep it below the orchestrator's grace period.
+   */
+  shutdownGraceSeconds: number
   /** Multipart part size in bytes (>= 5 MiB, as S3 requires for all but the last part). */
   partSizeBytes: number
   /** Parts uploading at once across the whole process. */

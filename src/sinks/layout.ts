@@ -7,7 +7,7 @@ import { joinKey } from './object-store.js'
  *
  *   {prefix}/{topic}/{outputPath}/{generation}_{partition}_{firstOffset:20}{ext}          data
  *   {prefix}/_errors/{topic}/{outputPath}/{generation}_{partition}_{firstOffset:20}{ext}  bad messages
- *   {prefix}/_sediment/intents/{topic}/{partition}/{endOffset:20}-{writerId}.json        cut about to commit
+ *   {prefix}/_sediment/intents/{topic}/{partition}/{generation}_{endOffset:20}-{writerId}-{attempt}.json  cut about to commit
  *   {prefix}/_sediment/manifests/{topic}/{partition}/{generation}_{start:20}_{end:20}.json committed cut
  */
 
@@ -19,8 +19,20 @@ export function dataKey (prefix: string, dir: string, generation: number, partit
   return joinKey(prefix, dir, `${generation}_${partition}_${pad20(firstOffset)}${extension}`)
 }
 
-export function intentKey (prefix: string, topic: string, partition: number, endOffset: number, writerId: string): string {
-  return joinKey(prefix, '_sediment', 'intents', topic, String(partition), `${pad20(endOffset)}-${writerId}.json`)
+/** Intents carry the generation (two generations may share a prefix); older versions wrote `{endOffset:20}-{writerId}.json`. */
+export function intentKey (prefix: string, topic: string, partition: number, generation: number, endOffset: number, writerId: string): string {
+  return `${intentDir(prefix, topic, partition)}${generation}_${pad20(endOffset)}-${writerId}.json`
+}
+
+export function intentDir (prefix: string, topic: string, partition: number): string {
+  return joinKey(prefix, '_sediment', 'intents', topic, String(partition)) + '/'
+}
+
+/** Parses an intent's file name (relative to its partition's directory); generation is null for the old form. */
+export function parseIntentName (name: string): { generation: number | null, endOffset: number, writerId: string } | null {
+  const m = /^(?:(\d+)_)?(\d{20})-([A-Za-z0-9_-]{1,64})\.json$/.exec(name)
+  if (m === null) return null
+  return { generation: m[1] === undefined ? null : Number(m[1]), endOffset: Number(m[2]), writerId: m[3] as string }
 }
 
 export function manifestPrefix (prefix: string, topic?: string): string {

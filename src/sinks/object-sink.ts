@@ -111,12 +111,13 @@ export class ObjectSink extends Writable {
   readonly #partitions = new Map<string, PartitionState>()
   readonly #timer: NodeJS.Timeout
   readonly #sweepTimer: NodeJS.Timeout
-  readonly #writerId: string
   #buffered = 0
   #partsInFlight = 0
   readonly #partQueue: Array<() => void> = []
   #memoryWaiters: Array<() => void> = []
   #stopped: Error | undefined
+  /** Aborted with #stopped: ends every retry wait of the protocol at once (a store that never answers too). */
+  readonly #abort = new AbortController()
   /** Upload ids this process created and has not finished with, by the epoch they were created in. */
   readonly #ownUploads = new Map<string, number>()
   /** Keys whose CreateMultipartUpload is in flight: a sweep listing may see the upload before we know its id. */
@@ -143,7 +144,6 @@ export class ObjectSink extends Writable {
     this.#maxBuffered = options.maxBufferedBytes ?? 256 * 1024 * 1024
     this.#uploadOnEnd = options.uploadOnEnd ?? true
     const writerId = options.writerId ?? randomBytes(6).toString('hex')
-    this.#writerId = writerId
     this.#protocol = new CommitProtocol({
       store: this.#store,
       committer: this.#committer,
@@ -152,6 +152,7 @@ export class ObjectSink extends Writable {
       writerId,
       logger: this.#log,
       stopped: () => this.#stopped,
+      signal: this.#abort.signal,
       onCommitted: (e) => { this.#onCommitted(e) }
     })
     this.#uploader = {
@@ -226,6 +227,7 @@ export class ObjectSink extends Writable {
     clearInterval(this.#timer)
     clearInterval(this.#sweepTimer)
     this.#stopped ??= stoppedError()
+    this.#abort.abort(this.#stopped)
     this.#dropAll('sink destroyed')
     for (const w of this.#memoryWaiters) w()
     this.#memoryWaiters = []
@@ -380,7 +382,8 @@ export class ObjectSink extends Writable {
 
   #sweep (topic: string, partitions: Set<number>, epoch: number): void {
     if (this.#epoch !== epoch || this.#stopped !== undefined) return
-    this.#protocol.sweep(topic, partitions, async (id, key) => await this.#isOwnUpload(id, key), this.#writerId)
+    // The uploads of this writer's own ambiguous cuts are forgotten here but still protected by their intents.
+    this.#protocol.sweep(topic, partitions, async (id, key) => await this.#isOwnUpload(id, key), () => this.#epoch === epoch && this.#stopped === undefined)
       .catch((err: unknown) => { this.#log.warn({ topic, err: errorMessage(err) }, 'sweeping incomplete uploads failed') })
   }
 

@@ -5,7 +5,8 @@ import {
   type Admin, type Batch, type Consumer, type ConsumerConfig, type EachBatchPayload, type KafkaConfig
 } from 'kafkajs'
 import type { Logger } from 'pino'
-import { ErrorCodes, FencedError, SedimentError, errorMessage, isKafkaFencingError } from '../errors.js'
+import { ErrorCodes, FencedError, SedimentError, errorMessage } from '../errors.js'
+import { commitFailure } from '../sinks/commit-protocol.js'
 import { retry } from '../retry.js'
 import type { AssignedPartition, KafkaRecord, OffsetCommitter, PipelineItem, RecordBatch, SkippedRange, TopicPartition } from '../types.js'
 import { kafkajsLogCreator } from '../ops/kafkajs-log.js'
@@ -247,8 +248,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
     try {
       await this.#consumer.commitOffsets([{ topic: tp.topic, partition: tp.partition, offset: String(offset), metadata }])
     } catch (err) {
-      if (isKafkaFencingError(err)) throw new FencedError(`commit refused: ${errorMessage(err)}`, { cause: err })
-      throw new SedimentError(ErrorCodes.COMMIT, `commit failed: ${errorMessage(err)}`, { cause: err })
+      throw commitFailure(err) // a fencing answer may follow a timed-out attempt that landed: never definite
     } finally {
       this.#pendingCommits.delete(token)
     }

@@ -162,7 +162,7 @@ interface PartitionState {
 }
 
 const MANIFEST_NAME = /^(\d+)\/(\d+)_(\d{20})_(\d{20})\.json$/
-const INTENT_NAME = /^(\d+)\/(\d{20})-[^/]+\.json$/
+const INTENT_NAME = /^(\d+)\/(?:\d+_)?(\d{20})-[^/]+\.json$/
 const DATA_NAME = /^(\d+)_(\d+)_(\d{20})(\.[^/]*)?$/
 const SHA256 = /^[0-9a-f]{64}$/
 const PROGRESS_EVERY = 50

@@ -57,8 +57,9 @@ for (const step of (process.env.ZOMBIE_STEPS?.split(',') ?? ['after-intent', 'af
     a.child.kill('SIGCONT')
     await waitFor('A resumes', 30_000, () => a.output().includes(`resumed after stop point ${step}`))
     if (step !== 'after-commit') {
-      // Its commit is refused (fenced), so it aborts instead of completing.
-      await waitFor('A abandons its cut', 60_000, () => /cut abandoned/.test(a.output()))
+      // Its commit is refused, so it never completes. Kafka's refusal is not taken as a definite fence (kafkajs
+      // may have retried an attempt that landed): the cut is either abandoned or left, invisible, to the owner.
+      await waitFor('A gives up its cut', 60_000, () => /cut abandoned|commit outcome unknown/.test(a.output()))
       assert.doesNotMatch(a.output().slice(a.output().indexOf('resumed after stop point')), /"msg":"committed"[^\n]*"offset":/, 'A committed nothing after resuming before it rejoined')
     }
 

@@ -66,6 +66,7 @@ describe('validateConfig defaults', () => {
         maxFileBytes: 100 * MiB,
         maxFileAgeSeconds: 3600,
         uploadOnShutdown: true,
+        shutdownGraceSeconds: 90,
         partSizeBytes: 8 * MiB,
         maxConcurrentParts: 4,
         maxBufferedBytes: 256 * MiB

@@ -181,6 +181,9 @@ test('a committed offset that a late commit moved back resumes after the newest 
   await new Promise<void>((resolve) => sink.end(resolve))
   assert.deepEqual(coordinator.commits.map((c) => c.offset), [5, 10])
   const stale = coordinator.commits[0] as { offset: number, metadata: string }
+  // a destroyed sink's resolver does no more store work: ask the next process's sink
+  const next = new ObjectSink({ store, committer: coordinator, logger, maxFileBytes: 50 })
+  t.after(() => { next.destroy() })
   const resolve = coordinator.resolveStart
   assert.ok(resolve !== undefined, 'the sink installs a start resolver on its committer')
   // the group's offset went back to the first cut (an old commit retried across a rejoin landed late)
