@@ -37,6 +37,7 @@ export class Operations {
   #sink: ObjectSink | undefined
   /** Abandoned cuts of finished pipelines (each sink counts its own). */
   readonly #abandoned = { fenced: 0, ambiguous: 0 }
+  readonly #earlyCuts = { memory: 0, files: 0 }
 
   private constructor (config: SedimentConfig, logger: Logger) {
     this.#log = logger.child({ component: 'ops' })
@@ -48,6 +49,10 @@ export class Operations {
       abandonedCuts: () => {
         const s = this.#sink?.stats()
         return { fenced: this.#abandoned.fenced + (s?.fencedCuts ?? 0), ambiguous: this.#abandoned.ambiguous + (s?.ambiguousCuts ?? 0) }
+      },
+      earlyCuts: () => {
+        const s = this.#sink?.stats()
+        return { memory: this.#earlyCuts.memory + (s?.earlyCutsMemory ?? 0), files: this.#earlyCuts.files + (s?.earlyCutsFiles ?? 0) }
       },
       paused: () => this.#source?.paused ?? false,
       ready: () => this.health.readiness().ready
@@ -133,6 +138,8 @@ export class Operations {
       const s = sink.stats()
       this.#abandoned.fenced += s.fencedCuts
       this.#abandoned.ambiguous += s.ambiguousCuts
+      this.#earlyCuts.memory += s.earlyCutsMemory
+      this.#earlyCuts.files += s.earlyCutsFiles
       if (this.#sink === sink) this.#sink = undefined
       if (this.#source === source) this.#source = undefined
       this.health.left()

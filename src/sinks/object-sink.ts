@@ -11,7 +11,7 @@ import {
 } from './commit-protocol.js'
 import { dataKey } from './layout.js'
 import { joinKey, type ObjectStore } from './object-store.js'
-import { OpenFile, type PartUploader } from './open-file.js'
+import { FILE_OVERHEAD_BYTES, OpenFile, type PartUploader } from './open-file.js'
 
 export interface ObjectSinkOptions {
   store: ObjectStore
@@ -31,8 +31,18 @@ export interface ObjectSinkOptions {
   /** S3 needs ≥ 5 MiB for all parts but the last. */
   partSizeBytes?: number
   maxConcurrentParts?: number
-  /** Compressed bytes held in memory before writes wait (and, if nothing is uploading, the largest partition is cut). */
+  /**
+   * Compressed bytes held in memory before writes wait (and, if nothing is uploading, the largest partition is
+   * cut). Each open file also counts FILE_OVERHEAD_BYTES (its bookkeeping) until its cut is over.
+   */
   maxBufferedBytes?: number
+  /**
+   * Open files one Kafka partition may have (output directories × layouts). Opening one more cuts the partition
+   * first (an early cut, reason 'files'), so a high-cardinality partitioning field or timestamps spread over
+   * decades cannot open files without bound. A single batch that spans more directories still goes into one cut.
+   * Default 1000.
+   */
+  maxOpenFilesPerPartition?: number
   /** On end of input: true = cut and commit everything buffered, false = discard it (it will be re-read). */
   uploadOnEnd?: boolean
   /** Distinguishes this process's intents; random by default. */
@@ -48,12 +58,15 @@ export interface SinkStats {
   bytesCommitted: number
   fencedCuts: number
   ambiguousCuts: number
+  /** Cuts made before size or age asked for one: the memory budget was full, or a partition hit its open-file cap. */
+  earlyCutsMemory: number
+  earlyCutsFiles: number
   openFiles: number
   bufferedBytes: number
 }
 
 /** The cumulative counters of SinkStats (the rest are gauges); a service adds them up across pipelines. */
-export const SinkCounters = ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts'] as const
+export const SinkCounters = ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts', 'earlyCutsMemory', 'earlyCutsFiles'] as const
 export type SinkCounter = (typeof SinkCounters)[number]
 
 export function emptyCounters (): Record<SinkCounter, number> {
@@ -103,6 +116,7 @@ export class ObjectSink extends Writable {
   readonly #partSize: number
   readonly #maxParts: number
   readonly #maxBuffered: number
+  readonly #maxOpenFiles: number
   readonly #uploadOnEnd: boolean
   readonly #protocol: CommitProtocol
   readonly #uploader: PartUploader
@@ -111,6 +125,8 @@ export class ObjectSink extends Writable {
   readonly #sweepTimer: NodeJS.Timeout
   readonly #writerId: string
   #buffered = 0
+  /** Of #buffered: the bookkeeping of files whose cut is over but not yet settled (committed, fenced, aborted). */
+  #settling = 0
   #partsInFlight = 0
   readonly #partQueue: Array<() => void> = []
   #memoryWaiters: Array<() => void> = []
@@ -139,6 +155,7 @@ export class ObjectSink extends Writable {
     this.#partSize = Math.max(options.partSizeBytes ?? 8 * 1024 * 1024, 1)
     this.#maxParts = options.maxConcurrentParts ?? 4
     this.#maxBuffered = options.maxBufferedBytes ?? 256 * 1024 * 1024
+    this.#maxOpenFiles = Math.max(1, options.maxOpenFilesPerPartition ?? 1000)
     this.#uploadOnEnd = options.uploadOnEnd ?? true
     const writerId = options.writerId ?? randomBytes(6).toString('hex')
     this.#writerId = writerId
@@ -237,20 +254,31 @@ export class ObjectSink extends Writable {
     if (ps === undefined || ps.epoch !== batch.epoch || ps.dropped) return
     if (ps.nextOffset !== null && batch.nextOffset <= ps.nextOffset) return // re-delivered
     const now = Date.now()
+    // A layout (Parquet) may need a file of its own per id (schema) in a directory; keys still differ, as
+    // each file is named by its own first offset.
+    const fileIds = batch.groups.map((group) => group.layout === undefined ? group.dir : `${group.dir}\u0000${group.layout.id}`)
+    if (ps.files.size > 0) {
+      let opening = 0
+      for (const id of new Set(fileIds)) if (!ps.files.has(id)) opening++
+      if (ps.files.size + opening > this.#maxOpenFiles) {
+        // Cut at the previous batch's end (batches are contiguous) before this one opens files past the cap.
+        this.#stats.earlyCutsFiles++
+        this.#cut(ps, 'files')
+      }
+    }
     ps.cutStart ??= batch.firstOffset
-    for (const group of batch.groups) {
-      // A layout (Parquet) may need a file of its own per id (schema) in a directory; keys still differ, as
-      // each file is named by its own first offset.
-      const fileId = group.layout === undefined ? group.dir : `${group.dir}\u0000${group.layout.id}`
+    batch.groups.forEach((group, i) => {
+      const fileId = fileIds[i] as string
       let file = ps.files.get(fileId)
       if (file === undefined) {
         const key = dataKey(this.#prefix, group.dir, this.#generation, batch.partition, group.firstOffset, group.extension)
         file = new OpenFile(key, batch.epoch, group.firstOffset, this.#uploader, this.#partSize, now, group.layout?.open())
         if (ps.files.size === 0) ps.oldestOpenedAt = now
         ps.files.set(fileId, file)
+        this.#buffered += FILE_OVERHEAD_BYTES
       }
       this.#buffered += file.append(group)
-    }
+    })
     if (batch.maxEventTime !== undefined && (ps.maxEventTime === null || batch.maxEventTime > ps.maxEventTime)) {
       ps.maxEventTime = batch.maxEventTime
     }
@@ -258,6 +286,10 @@ export class ObjectSink extends Writable {
     ps.nextOffset = batch.nextOffset
     const reason = cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policyOf(ps.topic))
     if (reason !== undefined) this.#cut(ps, reason)
+    else if (ps.files.size > this.#maxOpenFiles) { // one batch alone spanned more directories than the cap
+      this.#stats.earlyCutsFiles++
+      this.#cut(ps, 'files')
+    }
   }
 
   #assign (event: AssignmentEvent): void {
@@ -317,6 +349,7 @@ export class ObjectSink extends Writable {
     ps.files = new Map()
     ps.rawBytes = 0
     ps.cutStart = ps.nextOffset
+    this.#settling += files.length * FILE_OVERHEAD_BYTES
     this.#log.debug({ topic: ps.topic, partition: ps.partition, endOffset: cut.endOffset, files: files.length, reason }, 'cut')
     ps.chain = ps.chain.then(async () => {
       if (ps.dropped) {
@@ -332,6 +365,9 @@ export class ObjectSink extends Writable {
     }).catch((err: unknown) => {
       ps.dropped = true
       if (this.#stopped === undefined) this.#log.error({ topic: ps.topic, partition: ps.partition, err: errorMessage(err) }, 'cut failed')
+    }).finally(() => {
+      this.#settling -= files.length * FILE_OVERHEAD_BYTES
+      this.#release(files.length * FILE_OVERHEAD_BYTES)
     })
   }
 
@@ -369,6 +405,7 @@ export class ObjectSink extends Writable {
       for (const f of files) this.#release(f.discardPending())
       this.#log.debug({ topic: ps.topic, partition: ps.partition, files: files.length, why }, 'dropping unflushed files')
       abortFiles(this.#store, files, this.#log).then(async () => { await this.#forget(files) }).catch(() => {})
+        .finally(() => { this.#release(files.length * FILE_OVERHEAD_BYTES) })
     }
   }
 
@@ -418,16 +455,19 @@ export class ObjectSink extends Writable {
 
   async #waitForMemory (): Promise<void> {
     while (this.#buffered > this.#maxBuffered && this.#stopped === undefined) {
-      if (this.#partsInFlight === 0 && this.#partQueue.length === 0) {
-        // Nothing is uploading, so nothing will free memory by itself: cut the partition holding the most.
+      // Cuts still settling free their bookkeeping when done: wait for them rather than cut again and again.
+      if (this.#partsInFlight === 0 && this.#partQueue.length === 0 && this.#settling === 0) {
+        // Nothing is uploading, so nothing will free memory by itself: cut the partition holding the most
+        // (its files' bookkeeping included: many small files may hold more than a few large ones).
         let largest: PartitionState | undefined
         let most = 0
         for (const ps of this.#partitions.values()) {
-          let pending = 0
-          for (const f of ps.files.values()) pending += f.pendingBytes
-          if (!ps.dropped && pending > most) { most = pending; largest = ps }
+          let held = ps.files.size * FILE_OVERHEAD_BYTES
+          for (const f of ps.files.values()) held += f.pendingBytes
+          if (!ps.dropped && ps.files.size > 0 && held > most) { most = held; largest = ps }
         }
         if (largest === undefined) return
+        this.#stats.earlyCutsMemory++
         this.#cut(largest, 'memory')
       }
       await new Promise<void>((resolve) => { this.#memoryWaiters.push(resolve) })

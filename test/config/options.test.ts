@@ -67,7 +67,8 @@ describe('validateConfig defaults', () => {
         uploadOnShutdown: true,
         partSizeBytes: 8 * MiB,
         maxConcurrentParts: 4,
-        maxBufferedBytes: 256 * MiB
+        maxBufferedBytes: 256 * MiB,
+        maxOpenFilesPerPartition: 1000
       },
       sink: { type: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30000 },
       generation: 1,
