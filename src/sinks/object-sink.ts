@@ -58,6 +58,8 @@ export interface SinkStats {
   bytesCommitted: number
   fencedCuts: number
   ambiguousCuts: number
+  /** Partitions whose open files were carried over a rejoin (kept rather than dropped and read again). */
+  carriedOver: number
   /** Cuts made before size or age asked for one: the memory budget was full, or a partition hit its open-file cap. */
   earlyCutsMemory: number
   earlyCutsFiles: number
@@ -66,7 +68,7 @@ export interface SinkStats {
 }
 
 /** The cumulative counters of SinkStats (the rest are gauges); a service adds them up across pipelines. */
-export const SinkCounters = ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts', 'earlyCutsMemory', 'earlyCutsFiles'] as const
+export const SinkCounters = ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts', 'earlyCutsMemory', 'earlyCutsFiles', 'carriedOver'] as const
 export type SinkCounter = (typeof SinkCounters)[number]
 
 export function emptyCounters (): Record<SinkCounter, number> {
@@ -89,6 +91,10 @@ interface PartitionState {
   maxEventTime: number | null
   /** Cuts of this partition, strictly one after another; starts with recovery of a previous owner's cut. */
   chain: Promise<void>
+  /** Cuts queued on the chain and not yet settled. */
+  cutsInFlight: number
+  /** Assigned without a committed offset (read from autoOffsetReset) and no cut of it committed since. */
+  fromReset: boolean
   dropped: boolean
 }
 
@@ -170,12 +176,12 @@ export class ObjectSink extends Writable {
       onCommitted: (e) => { this.#onCommitted(e) }
     })
     this.#uploader = {
-      createUpload: async (key, epoch) => {
+      createUpload: async (key, owner) => {
         this.#creating.set(key, (this.#creating.get(key) ?? 0) + 1)
         try {
           // under the same slot limit as parts: a cut of thousands of files must not open thousands at once
-          const id = await this.#withPartSlot(async () => await this.#retryPart(key, epoch, async () => await this.#store.createUpload(key)))
-          this.#ownUploads.set(id, epoch)
+          const id = await this.#withPartSlot(async () => await this.#retryPart(key, owner, async () => await this.#store.createUpload(key)))
+          this.#ownUploads.set(id, owner.epoch)
           return id
         } finally {
           const n = (this.#creating.get(key) ?? 1) - 1
@@ -188,11 +194,12 @@ export class ObjectSink extends Writable {
           }
         }
       },
-      uploadPart: async (key, uploadId, n, body, epoch) => await this.#withPartSlot(async () =>
-        await this.#retryPart(key, epoch, async () => await this.#store.uploadPart(key, uploadId, n, body))),
+      uploadPart: async (key, uploadId, n, body, owner) => await this.#withPartSlot(async () =>
+        await this.#retryPart(key, owner, async () => await this.#store.uploadPart(key, uploadId, n, body))),
       released: (bytes) => { this.#release(bytes) }
     }
     this.#committer.setStartResolver?.(async (assigned) => await this.#protocol.startOffset(assigned))
+    this.#committer.enableCarryOver?.()
     // The age policy needs a clock even when no data arrives.
     const minAgeMs = Math.min(this.#policy.maxFileAgeMs, (options.topicPolicy?.minFileAgeSeconds ?? Infinity) * 1000)
     const tick = Math.max(50, Math.min(1000, Math.floor(minAgeMs / 4)))
@@ -293,15 +300,24 @@ export class ObjectSink extends Writable {
   }
 
   #assign (event: AssignmentEvent): void {
-    // Every (re)join voids all partition state: even a partition we keep may have had another owner between
-    // two generations. Unfinished cuts of older epochs are fenced by the commit protocol.
-    this.#dropAll('rebalance')
+    // A rejoin voids partition state, except the open files of partitions carried over (see #carryOver).
+    // Unfinished cuts of older epochs are fenced by the commit protocol.
+    const kept = this.#carryOver(event)
+    for (const [key, ps] of this.#partitions) if (!kept.has(key)) this.#drop(ps, 'rebalance')
     this.#partitions.clear()
     this.#epoch = event.epoch
+    for (const ps of kept.values()) {
+      ps.epoch = event.epoch
+      for (const f of ps.files.values()) {
+        f.epoch = event.epoch
+        if (f.uploadIdKnown !== undefined) this.#ownUploads.set(f.uploadIdKnown, event.epoch)
+      }
+    }
     for (const [id, epoch] of this.#ownUploads) if (epoch < event.epoch) this.#ownUploads.delete(id)
     const byTopic = new Map<string, { partitions: Set<number>, recovered: Array<Promise<void>> }>()
     for (const a of event.partitions) {
-      const ps: PartitionState = {
+      const carried = kept.get(tpKey(a.topic, a.partition))
+      const ps: PartitionState = carried ?? {
         topic: a.topic,
         partition: a.partition,
         epoch: event.epoch,
@@ -312,11 +328,13 @@ export class ObjectSink extends Writable {
         oldestOpenedAt: 0,
         maxEventTime: null,
         chain: Promise.resolve(),
+        cutsInFlight: 0,
+        fromReset: a.committedOffset === null,
         dropped: false
       }
       ps.chain = this.#protocol.recover(a).catch((err: unknown) => {
         this.#log.error({ topic: a.topic, partition: a.partition, err: errorMessage(err) }, 'recovery of the previous cut failed')
-        ps.dropped = true
+        this.#drop(ps, 'recovery failed') // nothing of this epoch can commit; files carried over are aborted too
       })
       this.#partitions.set(tpKey(a.topic, a.partition), ps)
       const t = byTopic.get(a.topic) ?? { partitions: new Set(), recovered: [] }
@@ -329,7 +347,35 @@ export class ObjectSink extends Writable {
     for (const [topic, t] of byTopic) {
       Promise.all(t.recovered).then(() => { this.#sweep(topic, t.partitions, event.epoch) }, () => {})
     }
-    this.#log.info({ epoch: event.epoch, partitions: event.partitions.length }, 'assignment')
+    this.#log.info({ epoch: event.epoch, partitions: event.partitions.length, carriedOver: kept.size }, 'assignment')
+  }
+
+  /**
+   * Which partitions keep their open files across this rejoin. A partition qualifies when nothing was committed
+   * for it since its open files began (the group's offset, as resolved, is still their start: nobody else
+   * owned and committed it in between) and no cut of it is in flight (that cut's commit is fenced now, so the
+   * files after it could not commit either). Its data is the same whoever reads it: keeping it is reading it
+   * again without the wait. The source must agree to continue from where the files end.
+   */
+  #carryOver (event: AssignmentEvent): Map<string, PartitionState> {
+    const kept = new Map<string, PartitionState>()
+    if (event.carryOver === undefined) return kept
+    for (const a of event.partitions) {
+      const key = tpKey(a.topic, a.partition)
+      const ps = this.#partitions.get(key)
+      if (ps === undefined || ps.dropped || ps.cutsInFlight > 0 || ps.files.size === 0 || ps.nextOffset === null) continue
+      // Still nothing committed (nor any manifest, see startOffset) and none of ours committed: a new reader would
+      // start from the reset position again, which for these files is where they begin (or before, for
+      // 'latest': keeping them then skips less).
+      if (a.committedOffset === null ? !ps.fromReset : ps.cutStart !== a.committedOffset) continue
+      // Parquet layouts are reset on every assignment (encode stage): their files cannot take new data.
+      if ([...ps.files.keys()].some((id) => id.includes('\u0000'))) continue
+      kept.set(key, ps)
+    }
+    const accepted = event.carryOver([...kept.values()].map((ps) => ({ topic: ps.topic, partition: ps.partition, nextOffset: ps.nextOffset as number })))
+    if (!accepted) kept.clear()
+    this.#stats.carriedOver += kept.size
+    return kept
   }
 
   #cut (ps: PartitionState, reason: CutReason): void {
@@ -350,6 +396,7 @@ export class ObjectSink extends Writable {
     ps.rawBytes = 0
     ps.cutStart = ps.nextOffset
     this.#settling += files.length * FILE_OVERHEAD_BYTES
+    ps.cutsInFlight++
     this.#log.debug({ topic: ps.topic, partition: ps.partition, endOffset: cut.endOffset, files: files.length, reason }, 'cut')
     ps.chain = ps.chain.then(async () => {
       if (ps.dropped) {
@@ -358,6 +405,7 @@ export class ObjectSink extends Writable {
         return
       }
       const outcome = await this.#protocol.finish(cut)
+      if (outcome === 'committed') ps.fromReset = false
       await this.#forget(files)
       if (outcome === 'fenced') this.#stats.fencedCuts++
       if (outcome === 'ambiguous') this.#stats.ambiguousCuts++
@@ -366,6 +414,7 @@ export class ObjectSink extends Writable {
       ps.dropped = true
       if (this.#stopped === undefined) this.#log.error({ topic: ps.topic, partition: ps.partition, err: errorMessage(err) }, 'cut failed')
     }).finally(() => {
+      ps.cutsInFlight--
       this.#settling -= files.length * FILE_OVERHEAD_BYTES
       this.#release(files.length * FILE_OVERHEAD_BYTES)
     })
@@ -396,17 +445,19 @@ export class ObjectSink extends Writable {
   }
 
   #dropAll (why: string): void {
-    for (const ps of this.#partitions.values()) {
-      if (ps.dropped) continue
-      ps.dropped = true
-      const files = [...ps.files.values()]
-      ps.files = new Map()
-      if (files.length === 0) continue
-      for (const f of files) this.#release(f.discardPending())
-      this.#log.debug({ topic: ps.topic, partition: ps.partition, files: files.length, why }, 'dropping unflushed files')
-      abortFiles(this.#store, files, this.#log).then(async () => { await this.#forget(files) }).catch(() => {})
-        .finally(() => { this.#release(files.length * FILE_OVERHEAD_BYTES) })
-    }
+    for (const ps of this.#partitions.values()) this.#drop(ps, why)
+  }
+
+  #drop (ps: PartitionState, why: string): void {
+    if (ps.dropped) return
+    ps.dropped = true
+    const files = [...ps.files.values()]
+    ps.files = new Map()
+    if (files.length === 0) return
+    for (const f of files) this.#release(f.discardPending())
+    this.#log.debug({ topic: ps.topic, partition: ps.partition, files: files.length, why }, 'dropping unflushed files')
+    abortFiles(this.#store, files, this.#log).then(async () => { await this.#forget(files) }).catch(() => {})
+      .finally(() => { this.#release(files.length * FILE_OVERHEAD_BYTES) })
   }
 
   #sweep (topic: string, partitions: Set<number>, epoch: number): void {
@@ -502,9 +553,9 @@ export class ObjectSink extends Writable {
    * Part uploads retry until they succeed, the sink stops, or their assignment epoch is over (the partition may
    * have a new owner, who aborts what we started: retrying would only hold part slots the current epoch needs).
    */
-  async #retryPart<T> (key: string, epoch: number, fn: () => Promise<T>): Promise<T> {
+  async #retryPart<T> (key: string, owner: { readonly epoch: number }, fn: () => Promise<T>): Promise<T> {
     return await retry(fn, {
-      stop: () => this.#stopped ?? (epoch !== this.#epoch ? new FencedError(`${key}: assignment epoch ${epoch} is over`) : undefined),
+      stop: () => this.#stopped ?? (owner.epoch !== this.#epoch ? new FencedError(`${key}: assignment epoch ${owner.epoch} is over`) : undefined),
       isPermanent: (e) => e instanceof FencedError,
       onRetry: (e, n, delay) => { this.#log.warn({ key, attempt: n, delayMs: delay, err: errorMessage(e) }, 'upload failed, retrying') }
     })

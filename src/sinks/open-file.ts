@@ -14,9 +14,12 @@ export const FILE_OVERHEAD_BYTES = 2048
 
 /** How an OpenFile gets its parts into the store; owned by the sink (concurrency limit, retries, fencing). */
 export interface PartUploader {
-  /** `epoch`: the assignment epoch the file belongs to; retries stop once it is over. */
-  createUpload (key: string, epoch: number): Promise<string>
-  uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer, epoch: number): Promise<UploadedPart>
+  /**
+   * `owner.epoch`: the assignment epoch the file belongs to, read at each retry (a file carried over into a new
+   * epoch moves with it); retries stop once it is over.
+   */
+  createUpload (key: string, owner: { readonly epoch: number }): Promise<string>
+  uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer, owner: { readonly epoch: number }): Promise<UploadedPart>
   /** Called when a part's bytes leave memory (uploaded, or dropped). */
   released (bytes: number): void
 }
@@ -30,7 +33,10 @@ export interface PartUploader {
  */
 export class OpenFile {
   readonly key: string
-  readonly epoch: number
+  /** The assignment epoch the file belongs to; the sink moves it to the next epoch when it carries the file over. */
+  epoch: number
+  /** The upload's id once its create has returned (the sink keeps it its own when carrying the file over). */
+  uploadIdKnown: string | undefined = undefined
   readonly firstOffset: number
   readonly openedAt: number
   lastOffset: number
@@ -156,11 +162,14 @@ export class OpenFile {
     this.#pendingBytes = 0
     this.#shipped += body.length
     const partNumber = ++this.#partNumber
-    this.#uploadId ??= this.#uploader.createUpload(this.key, this.epoch)
+    if (this.#uploadId === undefined) {
+      this.#uploadId = this.#uploader.createUpload(this.key, this)
+      this.#uploadId.then((id) => { this.uploadIdKnown = id }, () => {})
+    }
     const uploadId = this.#uploadId
     const task = (async () => {
       try {
-        const part = await this.#uploader.uploadPart(this.key, await uploadId, partNumber, body, this.epoch)
+        const part = await this.#uploader.uploadPart(this.key, await uploadId, partNumber, body, this)
         this.#parts.push(part)
         crashPoint('after-part')
       } finally {
