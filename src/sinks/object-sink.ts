@@ -181,6 +181,8 @@ export class ObjectSink extends Writable {
         try {
           // under the same slot limit as parts: a cut of thousands of files must not open thousands at once
           const id = await this.#withPartSlot(async () => await this.#retryPart(key, owner, async () => await this.#store.createUpload(key)))
+          // both at once: a carry-over in between must find the id to move it to the new epoch
+          owner.uploadIdKnown = id
           this.#ownUploads.set(id, owner.epoch)
           return id
         } finally {

@@ -18,7 +18,7 @@ export interface PartUploader {
    * `owner.epoch`: the assignment epoch the file belongs to, read at each retry (a file carried over into a new
    * epoch moves with it); retries stop once it is over.
    */
-  createUpload (key: string, owner: { readonly epoch: number }): Promise<string>
+  createUpload (key: string, owner: { readonly epoch: number, uploadIdKnown: string | undefined }): Promise<string>
   uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer, owner: { readonly epoch: number }): Promise<UploadedPart>
   /** Called when a part's bytes leave memory (uploaded, or dropped). */
   released (bytes: number): void
@@ -35,7 +35,7 @@ export class OpenFile {
   readonly key: string
   /** The assignment epoch the file belongs to; the sink moves it to the next epoch when it carries the file over. */
   epoch: number
-  /** The upload's id once its create has returned (the sink keeps it its own when carrying the file over). */
+  /** The upload's id once its create has returned (set by the uploader, with its own-upload record, at once). */
   uploadIdKnown: string | undefined = undefined
   readonly firstOffset: number
   readonly openedAt: number
@@ -162,10 +162,7 @@ export class OpenFile {
     this.#pendingBytes = 0
     this.#shipped += body.length
     const partNumber = ++this.#partNumber
-    if (this.#uploadId === undefined) {
-      this.#uploadId = this.#uploader.createUpload(this.key, this)
-      this.#uploadId.then((id) => { this.uploadIdKnown = id }, () => {})
-    }
+    this.#uploadId ??= this.#uploader.createUpload(this.key, this)
     const uploadId = this.#uploadId
     const task = (async () => {
       try {

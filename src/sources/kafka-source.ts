@@ -356,7 +356,14 @@ export class KafkaSource extends Readable implements OffsetCommitter {
         const key = tpKey(k.topic, k.partition)
         const from = this.#expected.get(key)
         this.#expected.set(key, k.nextOffset)
-        if (from !== undefined && k.nextOffset > from) this.#consumer.seek({ topic: k.topic, partition: k.partition, offset: String(k.nextOffset) })
+        // saves fetching again what the sink holds; without it, #onBatch skips those records anyway
+        if (from !== undefined && k.nextOffset > from) {
+          try {
+            this.#consumer.seek({ topic: k.topic, partition: k.partition, offset: String(k.nextOffset) })
+          } catch (err) {
+            this.#log.debug({ topic: k.topic, partition: k.partition, err: errorMessage(err) }, 'seek to the carried-over offset failed')
+          }
+        }
       }
       if (kept.length > 0) this.#log.info({ epoch: event.epoch, kept: kept.map((k) => `${k.topic}[${k.partition}]@${k.nextOffset}`) }, 'partitions carried over with their open files')
       answered()
