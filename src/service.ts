@@ -185,6 +185,7 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     partSizeBytes: config.upload.partSizeBytes,
     maxConcurrentParts: config.upload.maxConcurrentParts,
     maxBufferedBytes: config.upload.maxBufferedBytes,
+    maxOpenFilesPerPartition: config.upload.maxOpenFilesPerPartition,
     uploadOnEnd: config.upload.uploadOnShutdown
   })
   options.onPipeline?.({ source, sink })

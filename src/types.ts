@@ -181,6 +181,13 @@ export interface AssignmentEvent {
   kind: 'assignment'
   epoch: number
   partitions: AssignedPartition[]
+  /**
+   * Set when the source can carry partitions it kept over from the previous epoch (OffsetCommitter
+   * enableCarryOver). The sink calls it exactly once while handling this event, with the partitions whose open
+   * files it keeps and the offset those files end at. true: the source delivers each of them from exactly that
+   * offset (the others from committedOffset); false (too late, the source did not wait): nothing may be kept.
+   */
+  carryOver?: (kept: Array<TopicPartition & { nextOffset: number }>) => boolean
 }
 
 /** Cut and commit everything now (used on shutdown with uploadOnShutdown). */
@@ -229,4 +236,6 @@ export interface OffsetCommitter {
    * its records is read. The returned offset replaces `committedOffset` in the AssignmentEvent.
    */
   setStartResolver?: (resolve: (assigned: AssignedPartition) => Promise<number | null>) => void
+  /** The sink answers AssignmentEvent.carryOver: the source waits for that answer before reading a new epoch. */
+  enableCarryOver?: () => void
 }

@@ -78,7 +78,8 @@ export const defaults = {
     shutdownGraceSeconds: 90,
     partSizeBytes: 8 * MiB,
     maxConcurrentParts: 4,
-    maxBufferedBytes: 256 * MiB
+    maxBufferedBytes: 256 * MiB,
+    maxOpenFilesPerPartition: 1000
   },
   sink: { type: 's3', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30_000 },
   generation: 1,
@@ -551,7 +552,8 @@ function csvDelimiter (value: unknown, path: string): string {
 function uploadConfig (raw: unknown): UploadConfig {
   const path = 'upload'
   const obj = section(raw, path, [
-    'maxFileBytes', 'maxFileAgeSeconds', 'uploadOnShutdown', 'shutdownGraceSeconds', 'partSizeBytes', 'maxConcurrentParts', 'maxBufferedBytes'
+    'maxFileBytes', 'maxFileAgeSeconds', 'uploadOnShutdown', 'shutdownGraceSeconds', 'partSizeBytes', 'maxConcurrentParts', 'maxBufferedBytes',
+    'maxOpenFilesPerPartition'
   ])
   const d = defaults.upload
   const config: UploadConfig = {
@@ -561,7 +563,8 @@ function uploadConfig (raw: unknown): UploadConfig {
     shutdownGraceSeconds: withDefault(obj.shutdownGraceSeconds, `${path}.shutdownGraceSeconds`, d.shutdownGraceSeconds, integer(1)),
     partSizeBytes: withDefault(obj.partSizeBytes, `${path}.partSizeBytes`, d.partSizeBytes, integer(MIN_PART_BYTES, MAX_PART_BYTES)),
     maxConcurrentParts: withDefault(obj.maxConcurrentParts, `${path}.maxConcurrentParts`, d.maxConcurrentParts, integer(1)),
-    maxBufferedBytes: withDefault(obj.maxBufferedBytes, `${path}.maxBufferedBytes`, d.maxBufferedBytes, integer(1))
+    maxBufferedBytes: withDefault(obj.maxBufferedBytes, `${path}.maxBufferedBytes`, d.maxBufferedBytes, integer(1)),
+    maxOpenFilesPerPartition: withDefault(obj.maxOpenFilesPerPartition, `${path}.maxOpenFilesPerPartition`, d.maxOpenFilesPerPartition, integer(1))
   }
   // A buffer smaller than one part could never fill a part: the sink would stall on backpressure forever.
   if (config.maxBufferedBytes < config.partSizeBytes) {

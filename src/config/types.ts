@@ -202,6 +202,8 @@ export interface UploadConfig {
   maxConcurrentParts: number
   /** Compressed bytes held in memory, process-wide, before the sink stops accepting input (backpressure). */
   maxBufferedBytes: number
+  /** Open files per Kafka partition; one more cuts the partition early (metric sediment_early_cuts_total). */
+  maxOpenFilesPerPartition: number
 }
 
 export interface SinkConfig {

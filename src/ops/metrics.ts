@@ -26,6 +26,7 @@ export const MetricNames = {
   CUT_TO_COMMIT: 'sediment_cut_to_commit_seconds',
   COMMITS: 'sediment_commits_total',
   CUTS_ABANDONED: 'sediment_cuts_abandoned_total',
+  EARLY_CUTS: 'sediment_early_cuts_total',
   REBALANCES: 'sediment_rebalances_total',
   CONSUMER_PAUSED: 'sediment_consumer_paused',
   PIPELINE_RESTARTS: 'sediment_pipeline_restarts_total',
@@ -47,6 +48,8 @@ export interface MetricsProbe {
   bufferedBytes: () => number
   /** Cuts given up since start: fenced (partition lost before the commit) or ambiguous (commit outcome unknown). */
   abandonedCuts: () => { fenced: number, ambiguous: number }
+  /** Cuts made early since start: the memory budget was full, or a partition reached its open-file cap. */
+  earlyCuts: () => { memory: number, files: number }
   paused: () => boolean
   ready: () => boolean
 }
@@ -148,6 +151,18 @@ export class SedimentMetrics {
         this.reset()
         this.inc({ outcome: 'fenced' }, a.fenced)
         this.inc({ outcome: 'ambiguous' }, a.ambiguous)
+      }
+    })
+    new Counter({
+      name: MetricNames.EARLY_CUTS,
+      help: 'Cuts made before size or age asked for one: memory (upload.maxBufferedBytes full, nothing uploading) or files (a partition reached upload.maxOpenFilesPerPartition).',
+      labelNames: ['reason'],
+      registers,
+      collect () {
+        const e = probe.earlyCuts()
+        this.reset()
+        this.inc({ reason: 'memory' }, e.memory)
+        this.inc({ reason: 'files' }, e.files)
       }
     })
     this.rebalances = new Counter({ name: MetricNames.REBALANCES, help: 'Consumer group (re)joins of this process, each with a new assignment.', registers })

@@ -45,6 +45,7 @@ export class Operations {
   readonly #abandoned = { fenced: 0, ambiguous: 0 }
   /** Per partition: offsets below this were already counted as expired (sediment_offsets_expired_total). */
   readonly #expiredUpTo = new Map<string, number>()
+  readonly #earlyCuts = { memory: 0, files: 0 }
 
   private constructor (config: SedimentConfig, logger: Logger, processMetrics: boolean) {
     this.#log = logger.child({ component: 'ops' })
@@ -56,6 +57,10 @@ export class Operations {
       abandonedCuts: () => {
         const s = this.#sink?.stats()
         return { fenced: this.#abandoned.fenced + (s?.fencedCuts ?? 0), ambiguous: this.#abandoned.ambiguous + (s?.ambiguousCuts ?? 0) }
+      },
+      earlyCuts: () => {
+        const s = this.#sink?.stats()
+        return { memory: this.#earlyCuts.memory + (s?.earlyCutsMemory ?? 0), files: this.#earlyCuts.files + (s?.earlyCutsFiles ?? 0) }
       },
       paused: () => this.#source?.paused ?? false,
       ready: () => this.health.readiness().ready
@@ -159,6 +164,8 @@ export class Operations {
       const s = sink.stats()
       this.#abandoned.fenced += s.fencedCuts
       this.#abandoned.ambiguous += s.ambiguousCuts
+      this.#earlyCuts.memory += s.earlyCutsMemory
+      this.#earlyCuts.files += s.earlyCutsFiles
       if (this.#sink === sink) this.#sink = undefined
       if (this.#source === source) this.#source = undefined
       this.health.left()

@@ -47,7 +47,7 @@ export interface UploadPolicy {
   maxFileAgeMs: number
 }
 
-export type CutReason = 'size' | 'age' | 'flush' | 'memory' | 'shutdown'
+export type CutReason = 'size' | 'age' | 'flush' | 'memory' | 'files' | 'shutdown'
 
 export function cutReason (rawBytes: number, oldestOpenedAt: number, now: number, policy: UploadPolicy): CutReason | undefined {
   if (rawBytes >= policy.maxFileBytes) return 'size'

@@ -11,7 +11,7 @@ import {
 } from './commit-protocol.js'
 import { dataKey } from './layout.js'
 import { joinKey, type ObjectStore } from './object-store.js'
-import { OpenFile, type PartUploader } from './open-file.js'
+import { FILE_OVERHEAD_BYTES, OpenFile, type PartUploader } from './open-file.js'
 
 export interface ObjectSinkOptions {
   store: ObjectStore
@@ -31,8 +31,18 @@ export interface ObjectSinkOptions {
   /** S3 needs ≥ 5 MiB for all parts but the last. */
   partSizeBytes?: number
   maxConcurrentParts?: number
-  /** Compressed bytes held in memory before writes wait (and, if nothing is uploading, the largest partition is cut). */
+  /**
+   * Compressed bytes held in memory before writes wait (and, if nothing is uploading, the largest partition is
+   * cut). Each open file also counts FILE_OVERHEAD_BYTES (its bookkeeping) until its cut is over.
+   */
   maxBufferedBytes?: number
+  /**
+   * Open files one Kafka partition may have (output directories × layouts). Opening one more cuts the partition
+   * first (an early cut, reason 'files'), so a high-cardinality partitioning field or timestamps spread over
+   * decades cannot open files without bound. A single batch that spans more directories still goes into one cut.
+   * Default 1000.
+   */
+  maxOpenFilesPerPartition?: number
   /** On end of input: true = cut and commit everything buffered, false = discard it (it will be re-read). */
   uploadOnEnd?: boolean
   /** Distinguishes this process's intents; random by default. */
@@ -48,12 +58,17 @@ export interface SinkStats {
   bytesCommitted: number
   fencedCuts: number
   ambiguousCuts: number
+  /** Partitions whose open files were carried over a rejoin (kept rather than dropped and read again). */
+  carriedOver: number
+  /** Cuts made before size or age asked for one: the memory budget was full, or a partition hit its open-file cap. */
+  earlyCutsMemory: number
+  earlyCutsFiles: number
   openFiles: number
   bufferedBytes: number
 }
 
 /** The cumulative counters of SinkStats (the rest are gauges); a service adds them up across pipelines. */
-export const SinkCounters = ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts'] as const
+export const SinkCounters = ['commits', 'filesCommitted', 'recordsCommitted', 'errorRecordsCommitted', 'bytesCommitted', 'fencedCuts', 'ambiguousCuts', 'earlyCutsMemory', 'earlyCutsFiles', 'carriedOver'] as const
 export type SinkCounter = (typeof SinkCounters)[number]
 
 export function emptyCounters (): Record<SinkCounter, number> {
@@ -78,6 +93,10 @@ interface PartitionState {
   skipped: SkippedRange[]
   /** Cuts of this partition, strictly one after another; starts with recovery of a previous owner's cut. */
   chain: Promise<void>
+  /** Cuts queued on the chain and not yet settled. */
+  cutsInFlight: number
+  /** Assigned without a committed offset (read from autoOffsetReset) and no cut of it committed since. */
+  fromReset: boolean
   dropped: boolean
 }
 
@@ -105,6 +124,7 @@ export class ObjectSink extends Writable {
   readonly #partSize: number
   readonly #maxParts: number
   readonly #maxBuffered: number
+  readonly #maxOpenFiles: number
   readonly #uploadOnEnd: boolean
   readonly #protocol: CommitProtocol
   readonly #uploader: PartUploader
@@ -112,6 +132,8 @@ export class ObjectSink extends Writable {
   readonly #timer: NodeJS.Timeout
   readonly #sweepTimer: NodeJS.Timeout
   #buffered = 0
+  /** Of #buffered: the bookkeeping of files whose cut is over but not yet settled (committed, fenced, aborted). */
+  #settling = 0
   #partsInFlight = 0
   readonly #partQueue: Array<() => void> = []
   #memoryWaiters: Array<() => void> = []
@@ -142,6 +164,7 @@ export class ObjectSink extends Writable {
     this.#partSize = Math.max(options.partSizeBytes ?? 8 * 1024 * 1024, 1)
     this.#maxParts = options.maxConcurrentParts ?? 4
     this.#maxBuffered = options.maxBufferedBytes ?? 256 * 1024 * 1024
+    this.#maxOpenFiles = Math.max(1, options.maxOpenFilesPerPartition ?? 1000)
     this.#uploadOnEnd = options.uploadOnEnd ?? true
     const writerId = options.writerId ?? randomBytes(6).toString('hex')
     this.#protocol = new CommitProtocol({
@@ -156,12 +179,14 @@ export class ObjectSink extends Writable {
       onCommitted: (e) => { this.#onCommitted(e) }
     })
     this.#uploader = {
-      createUpload: async (key, epoch) => {
+      createUpload: async (key, owner) => {
         this.#creating.set(key, (this.#creating.get(key) ?? 0) + 1)
         try {
           // under the same slot limit as parts: a cut of thousands of files must not open thousands at once
-          const id = await this.#withPartSlot(async () => await this.#retryPart(key, epoch, async () => await this.#store.createUpload(key)))
-          this.#ownUploads.set(id, epoch)
+          const id = await this.#withPartSlot(async () => await this.#retryPart(key, owner, async () => await this.#store.createUpload(key)))
+          // both at once: a carry-over in between must find the id to move it to the new epoch
+          owner.uploadIdKnown = id
+          this.#ownUploads.set(id, owner.epoch)
           return id
         } finally {
           const n = (this.#creating.get(key) ?? 1) - 1
@@ -174,11 +199,12 @@ export class ObjectSink extends Writable {
           }
         }
       },
-      uploadPart: async (key, uploadId, n, body, epoch) => await this.#withPartSlot(async () =>
-        await this.#retryPart(key, epoch, async () => await this.#store.uploadPart(key, uploadId, n, body))),
+      uploadPart: async (key, uploadId, n, body, owner) => await this.#withPartSlot(async () =>
+        await this.#retryPart(key, owner, async () => await this.#store.uploadPart(key, uploadId, n, body))),
       released: (bytes) => { this.#release(bytes) }
     }
     this.#committer.setStartResolver?.(async (assigned) => await this.#protocol.startOffset(assigned))
+    this.#committer.enableCarryOver?.()
     // The age policy needs a clock even when no data arrives.
     const minAgeMs = Math.min(this.#policy.maxFileAgeMs, (options.topicPolicy?.minFileAgeSeconds ?? Infinity) * 1000)
     const tick = Math.max(50, Math.min(1000, Math.floor(minAgeMs / 4)))
@@ -241,20 +267,31 @@ export class ObjectSink extends Writable {
     if (ps === undefined || ps.epoch !== batch.epoch || ps.dropped) return
     if (ps.nextOffset !== null && batch.nextOffset <= ps.nextOffset) return // re-delivered
     const now = Date.now()
+    // A layout (Parquet) may need a file of its own per id (schema) in a directory; keys still differ, as
+    // each file is named by its own first offset.
+    const fileIds = batch.groups.map((group) => group.layout === undefined ? group.dir : `${group.dir}\u0000${group.layout.id}`)
+    if (ps.files.size > 0) {
+      let opening = 0
+      for (const id of new Set(fileIds)) if (!ps.files.has(id)) opening++
+      if (ps.files.size + opening > this.#maxOpenFiles) {
+        // Cut at the previous batch's end (batches are contiguous) before this one opens files past the cap.
+        this.#stats.earlyCutsFiles++
+        this.#cut(ps, 'files')
+      }
+    }
     ps.cutStart ??= batch.firstOffset
-    for (const group of batch.groups) {
-      // A layout (Parquet) may need a file of its own per id (schema) in a directory; keys still differ, as
-      // each file is named by its own first offset.
-      const fileId = group.layout === undefined ? group.dir : `${group.dir}\u0000${group.layout.id}`
+    batch.groups.forEach((group, i) => {
+      const fileId = fileIds[i] as string
       let file = ps.files.get(fileId)
       if (file === undefined) {
         const key = dataKey(this.#prefix, group.dir, this.#generation, batch.partition, group.firstOffset, group.extension)
         file = new OpenFile(key, batch.epoch, group.firstOffset, this.#uploader, this.#partSize, now, group.layout?.open())
         if (ps.files.size === 0) ps.oldestOpenedAt = now
         ps.files.set(fileId, file)
+        this.#buffered += FILE_OVERHEAD_BYTES
       }
       this.#buffered += file.append(group)
-    }
+    })
     if (batch.maxEventTime !== undefined && (ps.maxEventTime === null || batch.maxEventTime > ps.maxEventTime)) {
       ps.maxEventTime = batch.maxEventTime
     }
@@ -263,18 +300,31 @@ export class ObjectSink extends Writable {
     ps.nextOffset = batch.nextOffset
     const reason = cutReason(ps.rawBytes, ps.oldestOpenedAt, now, this.#policyOf(ps.topic))
     if (reason !== undefined) this.#cut(ps, reason)
+    else if (ps.files.size > this.#maxOpenFiles) { // one batch alone spanned more directories than the cap
+      this.#stats.earlyCutsFiles++
+      this.#cut(ps, 'files')
+    }
   }
 
   #assign (event: AssignmentEvent): void {
-    // Every (re)join voids all partition state: even a partition we keep may have had another owner between
-    // two generations. Unfinished cuts of older epochs are fenced by the commit protocol.
-    this.#dropAll('rebalance')
+    // A rejoin voids partition state, except the open files of partitions carried over (see #carryOver).
+    // Unfinished cuts of older epochs are fenced by the commit protocol.
+    const kept = this.#carryOver(event)
+    for (const [key, ps] of this.#partitions) if (!kept.has(key)) this.#drop(ps, 'rebalance')
     this.#partitions.clear()
     this.#epoch = event.epoch
+    for (const ps of kept.values()) {
+      ps.epoch = event.epoch
+      for (const f of ps.files.values()) {
+        f.epoch = event.epoch
+        if (f.uploadIdKnown !== undefined) this.#ownUploads.set(f.uploadIdKnown, event.epoch)
+      }
+    }
     for (const [id, epoch] of this.#ownUploads) if (epoch < event.epoch) this.#ownUploads.delete(id)
     const byTopic = new Map<string, { partitions: Set<number>, recovered: Array<Promise<void>> }>()
     for (const a of event.partitions) {
-      const ps: PartitionState = {
+      const carried = kept.get(tpKey(a.topic, a.partition))
+      const ps: PartitionState = carried ?? {
         topic: a.topic,
         partition: a.partition,
         epoch: event.epoch,
@@ -286,11 +336,13 @@ export class ObjectSink extends Writable {
         maxEventTime: null,
         skipped: [],
         chain: Promise.resolve(),
+        cutsInFlight: 0,
+        fromReset: a.committedOffset === null,
         dropped: false
       }
       ps.chain = this.#protocol.recover(a).catch((err: unknown) => {
         this.#log.error({ topic: a.topic, partition: a.partition, err: errorMessage(err) }, 'recovery of the previous cut failed')
-        ps.dropped = true
+        this.#drop(ps, 'recovery failed') // nothing of this epoch can commit; files carried over are aborted too
       })
       this.#partitions.set(tpKey(a.topic, a.partition), ps)
       const t = byTopic.get(a.topic) ?? { partitions: new Set(), recovered: [] }
@@ -303,7 +355,35 @@ export class ObjectSink extends Writable {
     for (const [topic, t] of byTopic) {
       Promise.all(t.recovered).then(() => { this.#sweep(topic, t.partitions, event.epoch) }, () => {})
     }
-    this.#log.info({ epoch: event.epoch, partitions: event.partitions.length }, 'assignment')
+    this.#log.info({ epoch: event.epoch, partitions: event.partitions.length, carriedOver: kept.size }, 'assignment')
+  }
+
+  /**
+   * Which partitions keep their open files across this rejoin. A partition qualifies when nothing was committed
+   * for it since its open files began (the group's offset, as resolved, is still their start: nobody else
+   * owned and committed it in between) and no cut of it is in flight (that cut's commit is fenced now, so the
+   * files after it could not commit either). Its data is the same whoever reads it: keeping it is reading it
+   * again without the wait. The source must agree to continue from where the files end.
+   */
+  #carryOver (event: AssignmentEvent): Map<string, PartitionState> {
+    const kept = new Map<string, PartitionState>()
+    if (event.carryOver === undefined) return kept
+    for (const a of event.partitions) {
+      const key = tpKey(a.topic, a.partition)
+      const ps = this.#partitions.get(key)
+      if (ps === undefined || ps.dropped || ps.cutsInFlight > 0 || ps.files.size === 0 || ps.nextOffset === null) continue
+      // Still nothing committed (nor any manifest, see startOffset) and none of ours committed: a new reader would
+      // start from the reset position again, which for these files is where they begin (or before, for
+      // 'latest': keeping them then skips less).
+      if (a.committedOffset === null ? !ps.fromReset : ps.cutStart !== a.committedOffset) continue
+      // Parquet layouts are reset on every assignment (encode stage): their files cannot take new data.
+      if ([...ps.files.keys()].some((id) => id.includes('\u0000'))) continue
+      kept.set(key, ps)
+    }
+    const accepted = event.carryOver([...kept.values()].map((ps) => ({ topic: ps.topic, partition: ps.partition, nextOffset: ps.nextOffset as number })))
+    if (!accepted) kept.clear()
+    this.#stats.carriedOver += kept.size
+    return kept
   }
 
   #cut (ps: PartitionState, reason: CutReason): void {
@@ -325,6 +405,8 @@ export class ObjectSink extends Writable {
     ps.files = new Map()
     ps.rawBytes = 0
     ps.cutStart = ps.nextOffset
+    this.#settling += files.length * FILE_OVERHEAD_BYTES
+    ps.cutsInFlight++
     this.#log.debug({ topic: ps.topic, partition: ps.partition, endOffset: cut.endOffset, files: files.length, reason }, 'cut')
     ps.chain = ps.chain.then(async () => {
       if (ps.dropped) {
@@ -333,6 +415,7 @@ export class ObjectSink extends Writable {
         return
       }
       const outcome = await this.#protocol.finish(cut)
+      if (outcome === 'committed') ps.fromReset = false
       await this.#forget(files)
       if (outcome === 'fenced') this.#stats.fencedCuts++
       if (outcome === 'ambiguous') this.#stats.ambiguousCuts++
@@ -340,6 +423,10 @@ export class ObjectSink extends Writable {
     }).catch((err: unknown) => {
       ps.dropped = true
       if (this.#stopped === undefined) this.#log.error({ topic: ps.topic, partition: ps.partition, err: errorMessage(err) }, 'cut failed')
+    }).finally(() => {
+      ps.cutsInFlight--
+      this.#settling -= files.length * FILE_OVERHEAD_BYTES
+      this.#release(files.length * FILE_OVERHEAD_BYTES)
     })
   }
 
@@ -368,16 +455,19 @@ export class ObjectSink extends Writable {
   }
 
   #dropAll (why: string): void {
-    for (const ps of this.#partitions.values()) {
-      if (ps.dropped) continue
-      ps.dropped = true
-      const files = [...ps.files.values()]
-      ps.files = new Map()
-      if (files.length === 0) continue
-      for (const f of files) this.#release(f.discardPending())
-      this.#log.debug({ topic: ps.topic, partition: ps.partition, files: files.length, why }, 'dropping unflushed files')
-      abortFiles(this.#store, files, this.#log).then(async () => { await this.#forget(files) }).catch(() => {})
-    }
+    for (const ps of this.#partitions.values()) this.#drop(ps, why)
+  }
+
+  #drop (ps: PartitionState, why: string): void {
+    if (ps.dropped) return
+    ps.dropped = true
+    const files = [...ps.files.values()]
+    ps.files = new Map()
+    if (files.length === 0) return
+    for (const f of files) this.#release(f.discardPending())
+    this.#log.debug({ topic: ps.topic, partition: ps.partition, files: files.length, why }, 'dropping unflushed files')
+    abortFiles(this.#store, files, this.#log).then(async () => { await this.#forget(files) }).catch(() => {})
+      .finally(() => { this.#release(files.length * FILE_OVERHEAD_BYTES) })
   }
 
   #sweep (topic: string, partitions: Set<number>, epoch: number): void {
@@ -427,16 +517,19 @@ export class ObjectSink extends Writable {
 
   async #waitForMemory (): Promise<void> {
     while (this.#buffered > this.#maxBuffered && this.#stopped === undefined) {
-      if (this.#partsInFlight === 0 && this.#partQueue.length === 0) {
-        // Nothing is uploading, so nothing will free memory by itself: cut the partition holding the most.
+      // Cuts still settling free their bookkeeping when done: wait for them rather than cut again and again.
+      if (this.#partsInFlight === 0 && this.#partQueue.length === 0 && this.#settling === 0) {
+        // Nothing is uploading, so nothing will free memory by itself: cut the partition holding the most
+        // (its files' bookkeeping included: many small files may hold more than a few large ones).
         let largest: PartitionState | undefined
         let most = 0
         for (const ps of this.#partitions.values()) {
-          let pending = 0
-          for (const f of ps.files.values()) pending += f.pendingBytes
-          if (!ps.dropped && pending > most) { most = pending; largest = ps }
+          let held = ps.files.size * FILE_OVERHEAD_BYTES
+          for (const f of ps.files.values()) held += f.pendingBytes
+          if (!ps.dropped && ps.files.size > 0 && held > most) { most = held; largest = ps }
         }
         if (largest === undefined) return
+        this.#stats.earlyCutsMemory++
         this.#cut(largest, 'memory')
       }
       await new Promise<void>((resolve) => { this.#memoryWaiters.push(resolve) })
@@ -471,9 +564,9 @@ export class ObjectSink extends Writable {
    * Part uploads retry until they succeed, the sink stops, or their assignment epoch is over (the partition may
    * have a new owner, who aborts what we started: retrying would only hold part slots the current epoch needs).
    */
-  async #retryPart<T> (key: string, epoch: number, fn: () => Promise<T>): Promise<T> {
+  async #retryPart<T> (key: string, owner: { readonly epoch: number }, fn: () => Promise<T>): Promise<T> {
     return await retry(fn, {
-      stop: () => this.#stopped ?? (epoch !== this.#epoch ? new FencedError(`${key}: assignment epoch ${epoch} is over`) : undefined),
+      stop: () => this.#stopped ?? (owner.epoch !== this.#epoch ? new FencedError(`${key}: assignment epoch ${owner.epoch} is over`) : undefined),
       isPermanent: (e) => e instanceof FencedError,
       onRetry: (e, n, delay) => { this.#log.warn({ key, attempt: n, delayMs: delay, err: errorMessage(e) }, 'upload failed, retrying') }
     })

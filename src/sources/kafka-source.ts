@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import { ErrorCodes, FencedError, SedimentError, errorMessage } from '../errors.js'
 import { commitFailure } from '../sinks/commit-protocol.js'
 import { retry } from '../retry.js'
-import type { AssignedPartition, KafkaRecord, OffsetCommitter, PipelineItem, RecordBatch, SkippedRange, TopicPartition } from '../types.js'
+import type { AssignedPartition, AssignmentEvent, KafkaRecord, OffsetCommitter, RecordBatch, SkippedRange, TopicPartition } from '../types.js'
 import { kafkajsLogCreator } from '../ops/kafkajs-log.js'
 import { LogReplacedError, checkStart, expiredBetween, type SkippedEvent, type StoppedEvent, type Watermarks } from './log-continuity.js'
 
@@ -83,6 +83,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
   #pendingCommits = new Map<string, () => void>()
   #assignedTopics: string[] = []
   #resolveStart: ((assigned: AssignedPartition) => Promise<number | null>) | undefined
+  #carryOver = false
   #paused = false
   /** How often downstream backpressure held the consumer (for tests and metrics). */
   pauses = 0
@@ -142,6 +143,10 @@ export class KafkaSource extends Readable implements OffsetCommitter {
 
   setStartResolver (resolve: (assigned: AssignedPartition) => Promise<number | null>): void {
     this.#resolveStart = resolve
+  }
+
+  enableCarryOver (): void {
+    this.#carryOver = true
   }
 
   get epoch (): number {
@@ -337,14 +342,54 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       }
       this.#log.info({ epoch, partitions: partitions.map((p) => `${p.topic}[${p.partition}]@${p.committedOffset ?? 'none'}`) }, 'partitions assigned')
       if (!this.#ending) {
-        const event = { kind: 'assignment', epoch, partitions } satisfies PipelineItem
+        const event: AssignmentEvent = { kind: 'assignment', epoch, partitions }
+        const carried = this.#carryOver ? this.#offerCarryOver(event) : undefined
         this.push(event)
         this.emit('assignment', event)
+        await carried
       }
     })()
     this.#assignmentReady.catch((err: unknown) => {
       if (this.#closed || epoch !== this.#epoch) return
       this.destroy(new SedimentError(ErrorCodes.SOURCE, `cannot read committed offsets: ${errorMessage(err)}`, { cause: err }))
+    })
+  }
+
+  /**
+   * A rejoin need not throw away what the sink holds of a partition it keeps (a group that rebalances more often
+   * than maxFileAgeSeconds would never commit): once the sink has seen all data of the previous epoch, it names
+   * the partitions whose open files it keeps and where they end, and this epoch reads those from there. Reading
+   * waits for that answer (the sink gets the event after the data in flight), at most a third of the session
+   * timeout (no heartbeats meanwhile); an answer after that is refused and the sink keeps nothing.
+   */
+  #offerCarryOver (event: AssignmentEvent): Promise<void> {
+    let answered: () => void = () => {}
+    const answer = new Promise<void>((resolve) => { answered = resolve })
+    let open = true
+    event.carryOver = (kept) => {
+      if (!open || event.epoch !== this.#epoch) return false
+      open = false
+      for (const k of kept) {
+        const key = tpKey(k.topic, k.partition)
+        const from = this.#expected.get(key)
+        this.#expected.set(key, k.nextOffset)
+        // saves fetching again what the sink holds; without it, #onBatch skips those records anyway
+        if (from !== undefined && k.nextOffset > from) {
+          try {
+            this.#consumer.seek({ topic: k.topic, partition: k.partition, offset: String(k.nextOffset) })
+          } catch (err) {
+            this.#log.debug({ topic: k.topic, partition: k.partition, err: errorMessage(err) }, 'seek to the carried-over offset failed')
+          }
+        }
+      }
+      if (kept.length > 0) this.#log.info({ epoch: event.epoch, kept: kept.map((k) => `${k.topic}[${k.partition}]@${k.nextOffset}`) }, 'partitions carried over with their open files')
+      answered()
+      return true
+    }
+    const limit = Math.floor((this.#o.sessionTimeoutMs ?? 30_000) / 3)
+    return Promise.race([answer, sleep(limit, undefined, { ref: false })]).then(() => {
+      if (open) this.#log.warn({ epoch: event.epoch, waitedMs: limit }, 'the sink did not take the assignment in time; its open files are dropped')
+      open = false
     })
   }
 

@@ -69,7 +69,8 @@ describe('validateConfig defaults', () => {
         shutdownGraceSeconds: 90,
         partSizeBytes: 8 * MiB,
         maxConcurrentParts: 4,
-        maxBufferedBytes: 256 * MiB
+        maxBufferedBytes: 256 * MiB,
+        maxOpenFilesPerPartition: 1000
       },
       sink: { type: 's3', bucket: 'my-bucket', prefix: '', region: 'us-east-1', forcePathStyle: false, socketTimeoutMs: 30000, checksum: 'when-supported' },
       generation: 1,

@@ -10,7 +10,7 @@ function setup (): { reporter: ProgressReporter, metrics: SedimentMetrics, sourc
   let clock = 1_000_000
   let text = ''
   const logger = createLogger({ level: 'info', destination: new Writable({ write (c, _e, cb) { text += String(c); cb() } }) })
-  const metrics = new SedimentMetrics({ openFiles: () => 0, bufferedBytes: () => 0, abandonedCuts: () => ({ fenced: 0, ambiguous: 0 }), paused: () => false, ready: () => true }, { processMetrics: false })
+  const metrics = new SedimentMetrics({ openFiles: () => 0, bufferedBytes: () => 0, abandonedCuts: () => ({ fenced: 0, ambiguous: 0 }), earlyCuts: () => ({ memory: 0, files: 0 }), paused: () => false, ready: () => true }, { processMetrics: false })
   const reporter = new ProgressReporter({ logger, intervalSeconds: 30, metrics, now: () => clock })
   const source = new EventEmitter()
   const sink = { events: new EventEmitter(), stats: () => ({ openFiles: 12, bufferedBytes: 4096 }) }

@@ -109,6 +109,7 @@ test('metric registry: names in one place, scrape-time gauges, OpenTSDB data poi
     openFiles: () => 7,
     bufferedBytes: () => 1234,
     abandonedCuts: () => ({ fenced: 2, ambiguous: 1 }),
+    earlyCuts: () => ({ memory: 3, files: 4 }),
     paused: () => true,
     ready: () => false
   }, { processMetrics: false })
@@ -125,6 +126,7 @@ test('metric registry: names in one place, scrape-time gauges, OpenTSDB data poi
   assert.equal(sum(samples, MetricNames.OPEN_FILES), 7)
   assert.equal(sum(samples, MetricNames.BUFFERED_BYTES), 1234)
   assert.equal(sum(samples, MetricNames.CUTS_ABANDONED, { outcome: 'fenced' }), 2)
+  assert.equal(sum(samples, MetricNames.EARLY_CUTS, { reason: 'files' }), 4)
   assert.equal(sum(samples, MetricNames.CONSUMER_PAUSED), 1)
   assert.equal(sum(samples, MetricNames.READY), 0)
 
