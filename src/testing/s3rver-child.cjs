@@ -12,6 +12,9 @@
  *   - UploadPart                                      404 NoSuchUpload for an unknown upload (s3rver: recreates it)
  *   - ListParts              GET /b/k?uploadId=
  *   - ListMultipartUploads   GET /b?uploads           prefix, key-marker, upload-id-marker, max-uploads
+ *   - PutObject (and a completed multipart upload) appears whole or not at all: s3rver streams the body into the
+ *     object's file as it arrives, so a listing saw an empty or partial object mid-write, and a request cut off
+ *     by a killed client left a truncated one behind; here the body goes to a hidden temporary file first
  *   - ListObjects(V2) in S3 key order (s3rver walks directories, so `a/b` came before `a.b` and paging could skip
  *     keys), and any access key id is accepted (s3rver knows only S3RVER; it never checks V4 signatures anyway).
  * Stored layout (s3rver's FilesystemStore): <dir>/<bucket>/._S3rver_uploads/<uploadId>/{key,metadata,<n>,<n>.md5}
@@ -45,6 +48,34 @@ function * walk (dir, recurse) {
     const p = path.posix.join(dir, name)
     if (!fs.statSync(p).isDirectory()) yield p
     else if (recurse(p)) yield * walk(p, recurse)
+  }
+}
+
+// Same contract as s3rver's putObject, but atomic: the body is written to a temporary file (not listed: no
+// object suffix), a request that ends early fails, and only a complete body is renamed into place.
+FilesystemStore.prototype.putObject = async function putObject (object) {
+  const objectPath = this.getResourcePath(object.bucket, object.key, 'object')
+  await fsp.mkdir(path.dirname(objectPath), { recursive: true })
+  const temporary = `${objectPath}.${process.pid}-${Math.random().toString(16).slice(2)}.partial`
+  const md5Context = require('node:crypto').createHash('md5')
+  let size = 0
+  try {
+    if (Buffer.isBuffer(object.content)) {
+      md5Context.update(object.content)
+      size = object.content.length
+      await fsp.writeFile(temporary, object.content)
+    } else {
+      await require('node:stream/promises').pipeline(object.content, async function * (source) {
+        for await (const chunk of source) { md5Context.update(chunk); size += chunk.length; yield chunk }
+      }, fs.createWriteStream(temporary))
+    }
+    const md5 = md5Context.digest('hex')
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5)
+    await fsp.rename(temporary, objectPath)
+    return { size, md5 }
+  } catch (err) {
+    await fsp.rm(temporary, { force: true })
+    throw err
   }
 }
 
