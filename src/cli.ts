@@ -13,6 +13,7 @@ import type { SedimentConfig } from './config/types.js'
 import { ConfigError, errorMessage } from './errors.js'
 import { describeParser } from './stages/parsers/registry.js'
 import { createLogger, type Logger } from './logger.js'
+import { describeKafkaSecurity } from './sources/kafka-security.js'
 
 export const ExitCodes = {
   OK: 0,
@@ -301,8 +302,7 @@ Exit codes:
 export function summarizeConfig (config: SedimentConfig): string {
   const { kafka, parser, partition, output, upload, sink } = config
   const topics = kafka.topics === undefined ? `pattern /${kafka.topicPattern ?? ''}/` : kafka.topics.join(', ')
-  const security = [kafka.ssl ? 'ssl' : 'plaintext', kafka.sasl === undefined ? '' : `sasl ${kafka.sasl.mechanism} as ${kafka.sasl.username} (password redacted)`]
-    .filter(Boolean).join(', ')
+  const security = describeKafkaSecurity(kafka)
   const compression = output.compression === 'gzip' ? `gzip level ${output.compressionLevel}` : 'uncompressed'
   const prefix = sink.prefix === '' ? '' : `${sink.prefix}/`
   const destination = sink.type === 's3'

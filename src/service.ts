@@ -9,6 +9,7 @@ import type { ObjectStore } from './sinks/object-store.js'
 import { FileStore } from './sinks/file-store.js'
 import { S3Store } from './sinks/s3-store.js'
 import { KafkaSource } from './sources/kafka-source.js'
+import { kafkajsSecurity } from './sources/kafka-security.js'
 import { encodeStage, outputEncodeOptions } from './stages/encode.js'
 import { parseStage } from './stages/parse.js'
 import { partitionStage } from './stages/partition.js'
@@ -149,8 +150,7 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     rebalanceTimeoutMs: k.rebalanceTimeoutMs,
     maxBytesPerPartition: k.maxBytesPerPartition,
     connectionTimeoutMs: k.connectionTimeoutMs,
-    ssl: k.ssl,
-    ...(k.sasl !== undefined ? { sasl: { ...k.sasl } as never } : {}),
+    ...kafkajsSecurity(k, { logger: options.logger }),
     logger: options.logger
   })
   const sink = new ObjectSink({

@@ -17,6 +17,7 @@ import { planParser } from '../stages/parsers/registry.js'
 import { EXTRA_COLUMN, WRAP_COLUMNS } from '../stages/formats/names.js'
 import { compileTemplate, templateFieldNames } from '../stages/path-template.js'
 import { finalizerTemplateProblem } from '../finalizer/periods.js'
+import { allowInsecureSasl, checkSaslTransport, kafkaSaslConfig, kafkaSslConfig } from '../sources/kafka-security.js'
 import {
   Compressions,
   LogLevels,
@@ -87,7 +88,6 @@ const MAX_PART_BYTES = 5 * 1024 * MiB
 
 /** Tokens a partition template may use. */
 
-const SaslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
 
 // ---------------------------------------------------------------------------------------------------------------
 // Environment overrides
@@ -101,6 +101,13 @@ const SaslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
 export const envOverrides = {
   SEDIMENT_KAFKA_BROKERS: 'kafka.brokers',
   SEDIMENT_KAFKA_GROUP_ID: 'kafka.groupId',
+  SEDIMENT_KAFKA_SASL_USERNAME: 'kafka.sasl.username',
+  SEDIMENT_KAFKA_SASL_PASSWORD: 'kafka.sasl.password',
+  SEDIMENT_KAFKA_SASL_CLIENT_SECRET: 'kafka.sasl.tokenEndpoint.clientSecret',
+  SEDIMENT_KAFKA_SSL_CA: 'kafka.ssl.ca',
+  SEDIMENT_KAFKA_SSL_CERT: 'kafka.ssl.cert',
+  SEDIMENT_KAFKA_SSL_KEY: 'kafka.ssl.key',
+  SEDIMENT_KAFKA_SSL_KEY_PASSWORD: 'kafka.ssl.keyPassword',
   SEDIMENT_SINK_BUCKET: 'sink.bucket',
   SEDIMENT_SINK_ENDPOINT: 'sink.endpoint',
   SEDIMENT_SINK_REGION: 'sink.region',
@@ -117,6 +124,13 @@ export type EnvOverrideName = keyof typeof envOverrides
 /** Plain strings set by path; brokers and credentials are handled on their own below. */
 const simpleOverrides = [
   'SEDIMENT_KAFKA_GROUP_ID',
+  'SEDIMENT_KAFKA_SASL_USERNAME',
+  'SEDIMENT_KAFKA_SASL_PASSWORD',
+  'SEDIMENT_KAFKA_SASL_CLIENT_SECRET',
+  'SEDIMENT_KAFKA_SSL_CA',
+  'SEDIMENT_KAFKA_SSL_CERT',
+  'SEDIMENT_KAFKA_SSL_KEY',
+  'SEDIMENT_KAFKA_SSL_KEY_PASSWORD',
   'SEDIMENT_SINK_BUCKET',
   'SEDIMENT_SINK_ENDPOINT',
   'SEDIMENT_SINK_REGION',
@@ -142,6 +156,11 @@ export function applyEnvOverrides (raw: unknown, env: NodeJS.ProcessEnv): unknow
   if (brokers !== undefined) {
     setPath(root, envOverrides.SEDIMENT_KAFKA_BROKERS, brokers.split(',').map(b => b.trim()).filter(b => b !== ''))
   }
+
+  // PEM from the environment turns `ssl: true` (or no ssl) into a mapping; setPath would stop at the boolean.
+  const kafka = root.kafka
+  const sslEnv = simpleOverrides.some(n => n.startsWith('SEDIMENT_KAFKA_SSL_') && envValue(env, n) !== undefined)
+  if (sslEnv && (isAbsent(kafka) || (isPlainObject(kafka) && !isPlainObject(kafka.ssl)))) setPath(root, 'kafka.ssl', {})
 
   for (const name of simpleOverrides) {
     const value = envValue(env, name)
@@ -289,7 +308,7 @@ function kafkaConfig (raw: unknown): KafkaConfig {
   const path = 'kafka'
   const obj = section(raw, path, [
     'brokers', 'groupId', 'clientId', 'topics', 'topicPattern', 'topicRefreshSeconds', 'autoOffsetReset', 'sessionTimeoutMs',
-    'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'maxBytesPerPartition', 'ssl', 'sasl', 'connectionTimeoutMs'
+    'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'maxBytesPerPartition', 'ssl', 'sasl', 'allowInsecureSasl', 'connectionTimeoutMs'
   ])
   const d = defaults.kafka
   const config: KafkaConfig = {
@@ -304,11 +323,14 @@ function kafkaConfig (raw: unknown): KafkaConfig {
     heartbeatIntervalMs: withDefault(obj.heartbeatIntervalMs, `${path}.heartbeatIntervalMs`, d.heartbeatIntervalMs, integer(100)),
     rebalanceTimeoutMs: withDefault(obj.rebalanceTimeoutMs, `${path}.rebalanceTimeoutMs`, d.rebalanceTimeoutMs, integer(1000)),
     maxBytesPerPartition: withDefault(obj.maxBytesPerPartition, `${path}.maxBytesPerPartition`, d.maxBytesPerPartition, integer(1)),
-    ssl: withDefault(obj.ssl, `${path}.ssl`, d.ssl, boolean),
+    ssl: kafkaSslConfig(obj.ssl, `${path}.ssl`),
     connectionTimeoutMs: withDefault(obj.connectionTimeoutMs, `${path}.connectionTimeoutMs`, d.connectionTimeoutMs, integer(100))
   }
-  const sasl = optional(obj.sasl, `${path}.sasl`, saslConfig)
+  const sasl = optional(obj.sasl, `${path}.sasl`, kafkaSaslConfig)
   if (sasl !== undefined) config.sasl = sasl
+  const insecure = allowInsecureSasl(obj.allowInsecureSasl, `${path}.allowInsecureSasl`)
+  if (insecure !== undefined) config.allowInsecureSasl = insecure
+  checkSaslTransport(config, path)
 
   if (config.sessionTimeoutMs <= config.heartbeatIntervalMs) {
     throw new ConfigError(`${path}.sessionTimeoutMs`,
@@ -326,15 +348,6 @@ function topicSelection (obj: Record<string, unknown>): Pick<KafkaConfig, 'topic
   return hasTopics
     ? { topics: topicList(obj.topics, 'kafka.topics') }
     : { topicPattern: topicPattern(obj.topicPattern, 'kafka.topicPattern') }
-}
-
-function saslConfig (raw: unknown, path: string): NonNullable<KafkaConfig['sasl']> {
-  const obj = section(raw, path, ['mechanism', 'username', 'password'])
-  return {
-    mechanism: required(obj.mechanism, `${path}.mechanism`, oneOf(SaslMechanisms)),
-    username: required(obj.username, `${path}.username`, nonEmptyString),
-    password: required(obj.password, `${path}.password`, secretString)
-  }
 }
 
 function parserConfig (raw: unknown): ParserConfig {
@@ -1065,3 +1078,6 @@ function editDistance (a: string, b: string): number {
   }
   return previous[b.length]!
 }
+
+/** For validators kept beside the client they configure (src/sources/kafka-security.ts). */
+export { boolean, httpUrl, integer, isAbsent, isPlainObject, nonEmptyString, oneOf, optional, required, secretString, section, withDefault }

@@ -60,9 +60,59 @@ export interface KafkaConfig {
   rebalanceTimeoutMs: number
   /** Max bytes fetched per partition per request. */
   maxBytesPerPartition: number
-  ssl: boolean
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', username: string, password: string }
+  /** `true`: TLS with the system CAs; a mapping: TLS with its CA bundle, client certificate, server name. */
+  ssl: boolean | KafkaTlsConfig
+  sasl?: KafkaSaslConfig
+  /** SASL without TLS is refused unless this is true (a trusted network only): it would expose the secret. */
+  allowInsecureSasl?: boolean
   connectionTimeoutMs: number
+}
+
+/**
+ * Kafka TLS (src/sources/kafka-security.ts). PEM from a file (`*File`) or inline (`ca`, `cert`, `key`, e.g. from
+ * SEDIMENT_KAFKA_SSL_CA); not both. A client certificate needs its key (mTLS).
+ */
+export interface KafkaTlsConfig {
+  caFile?: string
+  ca?: string
+  certFile?: string
+  cert?: string
+  keyFile?: string
+  key?: string
+  keyPassword?: string
+  /** The name checked against the broker certificate (and sent as SNI) instead of the broker's host. */
+  serverName?: string
+}
+
+export type KafkaSaslConfig =
+  | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', username: string, password: string }
+  | KafkaOAuthBearerConfig
+  | KafkaAwsIamConfig
+
+/** SASL/OAUTHBEARER with tokens from an OAuth token endpoint (client credentials) or a command; exactly one. */
+export interface KafkaOAuthBearerConfig {
+  mechanism: 'oauthbearer'
+  tokenEndpoint?: {
+    url: string
+    clientId: string
+    clientSecret: string
+    scope?: string
+    audience?: string
+    /** How the client authenticates: HTTP Basic (default, RFC 6749 2.3.1) or form fields in the body. */
+    clientAuth: 'basic' | 'body'
+  }
+  /** argv; stdout is the token, or JSON with `access_token` (and `expires_in` seconds). */
+  command?: string[]
+  /** SASL extensions sent with the token (Confluent Cloud: logicalCluster, identityPoolId). */
+  extensions?: Record<string, string>
+  /** A token is replaced this long before it expires (at most half its lifetime). */
+  refreshBeforeSeconds: number
+}
+
+/** Amazon MSK IAM: SASL/OAUTHBEARER with a SigV4-signed token from the AWS default credential chain. */
+export interface KafkaAwsIamConfig {
+  mechanism: 'aws'
+  region: string
 }
 
 /**
