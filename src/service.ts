@@ -10,6 +10,7 @@ import { FileStore } from './sinks/file-store.js'
 import { S3Store } from './sinks/s3-store.js'
 import { KafkaSource } from './sources/kafka-source.js'
 import { kafkajsSecurity } from './sources/kafka-security.js'
+import { pickS3Access } from './sinks/s3-access.js'
 import { encodeStage, outputEncodeOptions } from './stages/encode.js'
 import { parseStage } from './stages/parse.js'
 import { partitionStage } from './stages/partition.js'
@@ -37,7 +38,8 @@ export function createStore (config: SedimentConfig): ObjectStore {
     forcePathStyle: s.forcePathStyle,
     ...(s.socketTimeoutMs !== undefined ? { socketTimeoutMs: s.socketTimeoutMs } : {}),
     ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}),
-    ...(s.credentials !== undefined ? { credentials: s.credentials } : {})
+    ...(s.credentials !== undefined ? { credentials: s.credentials } : {}),
+    access: pickS3Access(s)
   })
 }
 

@@ -17,6 +17,7 @@ import { planParser } from '../stages/parsers/registry.js'
 import { EXTRA_COLUMN, WRAP_COLUMNS } from '../stages/formats/names.js'
 import { compileTemplate, templateFieldNames } from '../stages/path-template.js'
 import { finalizerTemplateProblem } from '../finalizer/periods.js'
+import { s3AccessConfig, s3AccessKeys } from '../sinks/s3-access.js'
 import { allowInsecureSasl, checkSaslTransport, kafkaSaslConfig, kafkaSslConfig } from '../sources/kafka-security.js'
 import {
   Compressions,
@@ -560,7 +561,7 @@ function uploadConfig (raw: unknown): UploadConfig {
   return config
 }
 
-const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs'] as const
+const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs', ...s3AccessKeys] as const
 const fileOnlyKeys = ['directory'] as const
 
 function sinkConfig (raw: unknown): SinkConfig {
@@ -587,6 +588,7 @@ function sinkConfig (raw: unknown): SinkConfig {
     const credentials = optional(obj.credentials, `${path}.credentials`, credentialsConfig)
     if (credentials !== undefined) config.credentials = credentials
     config.socketTimeoutMs = withDefault(obj.socketTimeoutMs, `${path}.socketTimeoutMs`, defaults.sink.socketTimeoutMs, integer(1000))
+    Object.assign(config, s3AccessConfig(obj, path))
   } else {
     if (isAbsent(obj.directory)) throw new ConfigError(`${path}.directory`, 'required when sink.type is "file"')
     config.directory = nonEmptyString(obj.directory, `${path}.directory`)

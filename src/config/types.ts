@@ -246,8 +246,31 @@ export interface SinkConfig {
    * request would stall its partition forever.
    */
   socketTimeoutMs?: number
+  /** s3: encryption, storage class, tags, ACL and assumed role (src/sinks/s3-access.ts); each absent unless set. */
+  encryption?: S3AccessConfig['encryption']
+  storageClass?: S3AccessConfig['storageClass']
+  tags?: S3AccessConfig['tags']
+  acl?: S3AccessConfig['acl']
+  assumeRole?: S3AccessConfig['assumeRole']
   /** file */
   directory?: string
+}
+
+export const S3StorageClasses = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'] as const
+export type S3StorageClass = (typeof S3StorageClasses)[number]
+
+/** What S3 writes carry and who signs them (src/sinks/s3-access.ts). */
+export interface S3AccessConfig {
+  /** SSE-S3 (`aes256`) or SSE-KMS (`aws:kms`, with the bucket's default key unless `kmsKeyId`). */
+  encryption?: { type: 'aes256' | 'aws:kms', kmsKeyId?: string, bucketKey?: boolean }
+  /** Data files only (intents and manifests stay STANDARD: the protocol reads them back at once). */
+  storageClass?: S3StorageClass
+  /** Object tags on every object written (needs s3:PutObjectTagging). */
+  tags?: Record<string, string>
+  /** The canned ACL for cross-account buckets (Object Ownership "bucket owner preferred"). */
+  acl?: 'bucket-owner-full-control'
+  /** STS AssumeRole with the base credentials (sink.credentials or the default chain); refreshed before expiry. */
+  assumeRole?: { roleArn: string, externalId?: string, sessionName: string, durationSeconds: number, region?: string, endpoint?: string }
 }
 
 /** Optional push of the metrics to OpenTSDB (`POST {url}/api/put`, JSON body). */
