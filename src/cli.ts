@@ -312,7 +312,9 @@ export function summarizeConfig (config: SedimentConfig): string {
         sink.endpoint === undefined ? '' : `endpoint ${sink.endpoint}${sink.forcePathStyle ? ' (path style)' : ''}`,
         sink.credentials === undefined ? 'credentials from the AWS default chain' : 'static credentials (redacted)'
       ].filter(Boolean).join(', ')
-    : `directory ${sink.directory ?? ''}${prefix === '' ? '' : `, prefix ${prefix}`}`
+    : sink.type === 'azure'
+      ? `container ${sink.container ?? new URL(sink.containerUrl ?? 'https://x/').pathname.slice(1)}${prefix === '' ? '' : `, prefix ${prefix}`}, ${sink.connectionString !== undefined ? 'connection string' : 'SAS URL'} (redacted)`
+      : `directory ${sink.directory ?? ''}${prefix === '' ? '' : `, prefix ${prefix}`}`
   const rows: Array<[string, string]> = [
     ['kafka', `${kafka.brokers.join(',')} (${security}), group ${kafka.groupId}, client ${kafka.clientId}`],
     ['topics', `${topics}, from ${kafka.autoOffsetReset} when the group has no offset`],

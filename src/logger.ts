@@ -20,7 +20,7 @@ const CENSOR = '[redacted]'
  * Redaction paths have no recursive wildcard, so each secret is listed at every depth it can appear
  * (root, `{ sink }`, `{ config: { sink } }`, ...).
  */
-const secretKeys = ['credentials', 'password', 'secretAccessKey', 'sessionToken', 'clientSecret', 'keyPassword']
+const secretKeys = ['credentials', 'password', 'secretAccessKey', 'sessionToken', 'clientSecret', 'keyPassword', 'connectionString', 'containerUrl']
 export const redactPaths: readonly string[] = [
   ...secretKeys,
   ...secretKeys.map(key => `*.${key}`),

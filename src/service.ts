@@ -11,6 +11,7 @@ import { S3Store } from './sinks/s3-store.js'
 import { KafkaSource } from './sources/kafka-source.js'
 import { kafkajsSecurity } from './sources/kafka-security.js'
 import { pickS3Access } from './sinks/s3-access.js'
+import { azureStoreFor } from './sinks/azure-store.js'
 import { encodeStage, outputEncodeOptions } from './stages/encode.js'
 import { parseStage } from './stages/parse.js'
 import { partitionStage } from './stages/partition.js'
@@ -32,6 +33,7 @@ export interface ServiceOptions {
 export function createStore (config: SedimentConfig): ObjectStore {
   const s = config.sink
   if (s.type === 'file') return new FileStore({ directory: s.directory as string })
+  if (s.type === 'azure') return azureStoreFor(s)
   return new S3Store({
     bucket: s.bucket as string,
     region: s.region,

@@ -18,6 +18,7 @@ import { EXTRA_COLUMN, WRAP_COLUMNS } from '../stages/formats/names.js'
 import { compileTemplate, templateFieldNames } from '../stages/path-template.js'
 import { finalizerTemplateProblem } from '../finalizer/periods.js'
 import { s3AccessConfig, s3AccessKeys } from '../sinks/s3-access.js'
+import { azureOnlyKeys, azureSinkConfig } from '../sinks/azure-options.js'
 import { allowInsecureSasl, checkSaslTransport, kafkaSaslConfig, kafkaSslConfig } from '../sources/kafka-security.js'
 import {
   Compressions,
@@ -116,6 +117,8 @@ export const envOverrides = {
   SEDIMENT_SINK_ACCESS_KEY_ID: 'sink.credentials.accessKeyId',
   SEDIMENT_SINK_SECRET_ACCESS_KEY: 'sink.credentials.secretAccessKey',
   SEDIMENT_SINK_SESSION_TOKEN: 'sink.credentials.sessionToken',
+  SEDIMENT_SINK_AZURE_CONNECTION_STRING: 'sink.connectionString',
+  SEDIMENT_SINK_AZURE_CONTAINER_URL: 'sink.containerUrl',
   SEDIMENT_LOG_LEVEL: 'log.level',
   SEDIMENT_METRICS_HOST: 'metrics.host'
 } as const
@@ -136,6 +139,8 @@ const simpleOverrides = [
   'SEDIMENT_SINK_ENDPOINT',
   'SEDIMENT_SINK_REGION',
   'SEDIMENT_SINK_PREFIX',
+  'SEDIMENT_SINK_AZURE_CONNECTION_STRING',
+  'SEDIMENT_SINK_AZURE_CONTAINER_URL',
   'SEDIMENT_LOG_LEVEL',
   'SEDIMENT_METRICS_HOST'
 ] as const satisfies readonly EnvOverrideName[]
@@ -566,11 +571,12 @@ const fileOnlyKeys = ['directory'] as const
 
 function sinkConfig (raw: unknown): SinkConfig {
   const path = 'sink'
-  const obj = section(raw, path, ['type', 'prefix', ...s3OnlyKeys, ...fileOnlyKeys])
+  const obj = section(raw, path, ['type', 'prefix', ...s3OnlyKeys, ...fileOnlyKeys, ...azureOnlyKeys])
   const type = withDefault(obj.type, `${path}.type`, defaults.sink.type, oneOf(SinkTypes))
 
   // Settings of the other sink type would be silently ignored: refuse them like unknown keys.
-  for (const key of type === 's3' ? fileOnlyKeys : s3OnlyKeys) {
+  const own: readonly string[] = { s3: s3OnlyKeys, file: fileOnlyKeys, azure: azureOnlyKeys }[type]
+  for (const key of [...s3OnlyKeys, ...fileOnlyKeys, ...azureOnlyKeys].filter(k => !own.includes(k))) {
     if (!isAbsent(obj[key])) throw new ConfigError(`${path}.${key}`, `not allowed when sink.type is "${type}"`)
   }
 
@@ -589,6 +595,8 @@ function sinkConfig (raw: unknown): SinkConfig {
     if (credentials !== undefined) config.credentials = credentials
     config.socketTimeoutMs = withDefault(obj.socketTimeoutMs, `${path}.socketTimeoutMs`, defaults.sink.socketTimeoutMs, integer(1000))
     Object.assign(config, s3AccessConfig(obj, path))
+  } else if (type === 'azure') {
+    Object.assign(config, azureSinkConfig(obj, path))
   } else {
     if (isAbsent(obj.directory)) throw new ConfigError(`${path}.directory`, 'required when sink.type is "file"')
     config.directory = nonEmptyString(obj.directory, `${path}.directory`)

@@ -35,7 +35,7 @@ export type RawFraming = (typeof RawFramings)[number]
 export const ParquetTypes = ['string', 'int32', 'int64', 'double', 'float', 'boolean', 'timestamp', 'json'] as const
 export type ParquetType = (typeof ParquetTypes)[number]
 
-export const SinkTypes = ['s3', 'file'] as const
+export const SinkTypes = ['s3', 'file', 'azure'] as const
 export type SinkType = (typeof SinkTypes)[number]
 
 export const OffsetResets = ['earliest', 'latest'] as const
@@ -254,6 +254,10 @@ export interface SinkConfig {
   assumeRole?: S3AccessConfig['assumeRole']
   /** file */
   directory?: string
+  /** azure (src/sinks/azure-options.ts): the container, and exactly one of a connection string or a container SAS URL. */
+  container?: string
+  connectionString?: string
+  containerUrl?: string
 }
 
 export const S3StorageClasses = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'] as const

@@ -13,12 +13,13 @@
  * - listUploads: blobs that exist only uncommitted (List Blobs with include=uncommittedblobs, minus the committed
  *   ones), one entry per upload id found in each one's uncommitted block list.
  *
- * Not a sink type of the service yet (see README "Connecting"): the crash and chaos scenarios have not run on it.
+ * `sink.type: azure` in the service (see README "Connecting").
  */
 import { randomBytes } from 'node:crypto'
 import { ContainerClient, RestError } from '@azure/storage-blob'
 import { ErrorCodes, SedimentError } from '../errors.js'
 import type { ObjectStore, UploadedPart } from './object-store.js'
+import type { SinkConfig } from '../config/types.js'
 
 export interface AzureStoreOptions {
   /** A container client (connection string, SAS URL or a TokenCredential such as @azure/identity's DefaultAzureCredential). */
@@ -84,6 +85,17 @@ export class AzureStore implements ObjectStore {
     }
   }
 
+  /** An object's bytes as a stream, or null when absent (verify hashes data objects without holding them). */
+  async read (key: string): Promise<AsyncIterable<Uint8Array> | null> {
+    try {
+      const res = await this.#c.getBlockBlobClient(key).download()
+      return (res.readableStreamBody ?? (async function * () {})()) as AsyncIterable<Uint8Array>
+    } catch (err) {
+      if (status(err) === 404) return null
+      throw wrap(err, `get ${key}`)
+    }
+  }
+
   async size (key: string): Promise<number | null> {
     try {
       return (await this.#c.getBlockBlobClient(key).getProperties()).contentLength ?? 0
@@ -135,6 +147,15 @@ export class AzureStore implements ObjectStore {
       throw wrap(err, what)
     }
   }
+}
+
+/** The store for a validated `sink.type: azure` config. */
+export function azureStoreFor (sink: Pick<SinkConfig, 'container' | 'connectionString' | 'containerUrl'>): AzureStore {
+  return new AzureStore({
+    container: sink.connectionString !== undefined
+      ? new ContainerClient(sink.connectionString, sink.container as string)
+      : new ContainerClient(sink.containerUrl as string)
+  })
 }
 
 export function blockIdOf (uploadId: string, partNumber: number): string {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { before, after, describe, test } from 'node:test'
 import pino from 'pino'
 import { ContainerClient } from '@azure/storage-blob'
-import { FencedError } from '../../src/errors.js'
+import { applyEnvOverrides, validateConfig } from '../../src/config/options.js'
+import { ConfigError, FencedError } from '../../src/errors.js'
 import { AzureStore } from '../../src/sinks/azure-store.js'
 import { decodeMetadata } from '../../src/sinks/layout.js'
 import { ObjectSink } from '../../src/sinks/object-sink.js'
@@ -195,5 +196,36 @@ describe('the commit protocol on AzureStore', () => {
     assert.equal((await store.get('t/h1/1_0_00000000000000000001.jsonl'))?.toString(), '{"o":1}\n')
     assert.deepEqual(coordinator.commits.map((c) => c.offset), [3, 5])
     assert.equal(coordinator.commits[1]?.visibleAtCommit.length, 2)
+  })
+})
+
+describe('sink.type azure configuration', () => {
+  const base = { kafka: { brokers: ['b:1'], groupId: 'g', topics: ['t'] } }
+  const cs = 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net'
+  test('a connection string with a container, or a container SAS URL; errors name the field and never echo the secret', () => {
+    const ok = validateConfig({ ...base, sink: { type: 'azure', container: 'data-lake', connectionString: cs, prefix: 'raw' } }).sink
+    assert.deepEqual({ type: ok.type, container: ok.container, connectionString: ok.connectionString, prefix: ok.prefix }, { type: 'azure', container: 'data-lake', connectionString: cs, prefix: 'raw' })
+    const env = validateConfig(applyEnvOverrides({ ...base, sink: { type: 'azure', container: 'data-lake' } }, { SEDIMENT_SINK_AZURE_CONNECTION_STRING: cs })).sink
+    assert.equal(env.connectionString, cs)
+    const sas = validateConfig({ ...base, sink: { type: 'azure', containerUrl: 'https://acct.blob.core.windows.net/data-lake?sv=2024&sig=abc' } }).sink
+    assert.equal(sas.containerUrl, 'https://acct.blob.core.windows.net/data-lake?sv=2024&sig=abc')
+    const bad = (sink: Record<string, unknown>, path: string, message: RegExp): void => {
+      assert.throws(() => validateConfig({ ...base, sink: { type: 'azure', ...sink } }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.equal(err.path, path, err.message)
+        assert.match(err.message, message)
+        assert.ok(!err.message.includes('c2VjcmV0') && !err.message.includes('sig=abc'))
+        return true
+      })
+    }
+    bad({ container: 'data-lake' }, 'sink', /exactly one of connectionString .* or containerUrl/)
+    bad({ container: 'data-lake', connectionString: cs, containerUrl: 'https://a/b?sig=abc' }, 'sink', /exactly one/)
+    bad({ connectionString: cs }, 'sink.container', /required/)
+    bad({ container: 'Data_Lake', connectionString: cs }, 'sink.container', /Azure container name/)
+    bad({ container: 'data-lake', connectionString: 'AccountKey=c2VjcmV0' }, 'sink.connectionString', /not an Azure Storage connection string/)
+    bad({ containerUrl: 'http://acct.blob.core.windows.net/c?sig=abc' }, 'sink.containerUrl', /https/)
+    bad({ container: 'x-y', containerUrl: 'https://acct.blob.core.windows.net/c?sig=abc' }, 'sink.container', /not with containerUrl/)
+    bad({ container: 'data-lake', connectionString: cs, bucket: 'b' }, 'sink.bucket', /not allowed when sink.type is "azure"/)
+    assert.throws(() => validateConfig({ ...base, sink: { type: 's3', bucket: 'bbb', container: 'x' } }), /sink\.container: not allowed when sink\.type is "s3"/)
   })
 })
