@@ -1,49 +1,17 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { gunzipSync } from 'node:zlib'
 import { test } from 'node:test'
-import { ContainerClient } from '@azure/storage-blob'
 import { produce, sampleMessages } from '../src/demo/sample-data.js'
-import { AzureStore } from '../src/sinks/azure-store.js'
-import { Azurite } from '../src/testing/azurite.js'
-import { ROOT, allCommitted, committedOffsets, serviceConfig, spawnService, startStack, verify, waitFor, writeConfig, type Output } from './helpers/e2e.js'
+import { ROOT, allCommitted, committedOffsets, serviceConfig, spawnService, startStack, verify, waitFor, writeConfig } from './helpers/e2e.js'
+import { readAzureOutput, startAzure } from './helpers/azure.js'
 import { sumOffsets } from './helpers/chaos.js'
 
 const CONTAINER = 'sediment-crash'
 
-/** Data objects under `prefix/` (not `_sediment/`), indexed like test/helpers/e2e.ts readOutput does for S3. */
-async function readAzureOutput (store: AzureStore, prefix: string): Promise<Output> {
-  const out: Output = { good: new Map(), bad: new Map(), badRecords: [], objects: [] }
-  for await (const { key } of store.list(`${prefix}/`)) {
-    if (key.startsWith(`${prefix}/_sediment/`)) continue
-    const raw = await store.get(key)
-    assert.ok(raw !== null)
-    out.objects.push(key)
-    const text = (key.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8')
-    const dir = key.slice(prefix.length + 1, key.lastIndexOf('/'))
-    for (const line of text.split('\n')) {
-      if (line === '') continue
-      const rec = JSON.parse(line) as Record<string, unknown>
-      if (dir.startsWith('_errors/')) {
-        out.badRecords.push(rec)
-        const bytes = typeof rec.valueBase64 === 'string' ? Buffer.from(rec.valueBase64, 'base64') : Buffer.from(String(rec.value))
-        out.bad.set(bytes.toString('base64'), (out.bad.get(bytes.toString('base64')) ?? 0) + 1)
-      } else {
-        out.good.set(String(rec.id), [...(out.good.get(String(rec.id)) ?? []), dir])
-      }
-    }
-  }
-  return out
-}
-
 test('Azure Blob (Azurite): SIGKILL mid-upload, between upload and commit, between commit and completion, and mid-batch: still exactly once; verify agrees', { timeout: 480_000 }, async (t) => {
   const stack = await startStack(t)
-  const azurite = await Azurite.start()
-  t.after(async () => { await azurite.stop() })
-  const container = new ContainerClient(azurite.connectionString, CONTAINER)
-  await container.create()
-  const store = new AzureStore({ container })
+  const { store, env } = await startAzure(t, CONTAINER)
 
   const topic = 'crashlogs'
   const group = 'crash-azure'
@@ -52,7 +20,6 @@ test('Azure Blob (Azurite): SIGKILL mid-upload, between upload and commit, betwe
   await produce(stack.kafka.bootstrap, topic, messages)
   const base = serviceConfig(stack, topic, group, { upload: { maxFileBytes: 48 * 1024, maxFileAgeSeconds: 2 }, log: { level: 'info' } })
   const config = await writeConfig(stack, 'crash-azure', { ...base, sink: { type: 'azure', container: CONTAINER, prefix: 'logs' } })
-  const env = { SEDIMENT_SINK_AZURE_CONNECTION_STRING: azurite.connectionString }
 
   let committedBefore = 0
   const outputs: string[] = []
