@@ -13,7 +13,7 @@ import {
   type S3ClientConfig
 } from '@aws-sdk/client-s3'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
-import { ErrorCodes, FencedError, SedimentError } from '../errors.js'
+import { ConfigError, ErrorCodes, FencedError, SedimentError } from '../errors.js'
 import type { ObjectStore, UploadedPart } from './object-store.js'
 import { checkS3Access, s3WriteParams, withS3Access, type S3AccessOptions, type S3WriteParams } from './s3-access.js'
 
@@ -50,6 +50,7 @@ export class S3Store implements ObjectStore {
   constructor (options: S3StoreOptions) {
     this.#bucket = options.bucket
     checkS3Access(options.access)
+    if (options.client !== undefined && options.access?.assumeRole !== undefined) throw new ConfigError('access.assumeRole', 'not with a shared client (its credentials are fixed); give the role to that client')
     this.#write = s3WriteParams(options.access)
     this.location = `s3://${options.bucket}`
     if (options.client !== undefined) {

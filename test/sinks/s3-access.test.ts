@@ -7,6 +7,7 @@ import { validateConfig } from '../../src/config/options.js'
 import { ConfigError } from '../../src/errors.js'
 import { createStore } from '../../src/service.js'
 import { S3Store } from '../../src/sinks/s3-store.js'
+import { objectReaderFor } from '../../src/verify/object-reader.js'
 import { S3TestServer } from '../../src/testing/s3-server.js'
 import { classifyS3Request } from '../../src/testing/s3-fault-proxy.js'
 
@@ -124,16 +125,21 @@ test('assume-role: STS AssumeRole signed with the base credentials; S3 requests 
   })
   await new Promise<void>(resolve => sts.listen(0, '127.0.0.1', resolve))
   t.after(async () => { await new Promise(resolve => sts.close(resolve)) })
-  const store = createStore(config({
+  const cfg = config({
     endpoint: proxy.endpoint,
     credentials: { accessKeyId: 'AKIABASEUSER', secretAccessKey: 'base-secret' },
     assumeRole: { roleArn: ROLE, externalId: 'ext-42', sessionName: 'sediment-test', durationSeconds: 900, endpoint: `http://127.0.0.1:${(sts.address() as AddressInfo).port}` }
-  }))
+  })
+  const store = createStore(cfg)
   t.after(async () => { await store.close() })
   await writeSome(store)
   await store.put('_sediment/second.json', Buffer.from('{}'))
+  // verify's streaming reader reads back with the same role.
+  const reader = objectReaderFor(cfg)
+  assert.equal((await reader.digest('data/file-1.jsonl.gz'))?.bytes, 6)
+  await reader.close()
+  assert.equal(stsCalls.length, 2, 'the reader assumed the role for itself')
 
-  assert.equal(stsCalls.length, 1, 'the role session is cached, not assumed per request')
   const call = stsCalls[0]!
   assert.equal(call.params.get('Action'), 'AssumeRole')
   assert.equal(call.params.get('RoleArn'), ROLE)
@@ -141,7 +147,7 @@ test('assume-role: STS AssumeRole signed with the base credentials; S3 requests 
   assert.equal(call.params.get('RoleSessionName'), 'sediment-test')
   assert.equal(call.params.get('DurationSeconds'), '900')
   assert.match(call.auth, /Credential=AKIABASEUSER\/\d{8}\/eu-west-1\/sts\/aws4_request/)
-  assert.ok(proxy.seen.length >= 5)
+  assert.ok(proxy.seen.length >= 6 && proxy.seen.some(r => r.op === 'GetObject'))
   for (const r of proxy.seen) {
     assert.match(String(r.headers.authorization), /Credential=ASIAROLESESSION1\//, r.op)
     assert.equal(r.headers['x-amz-security-token'], 'role-session-token', r.op)
@@ -176,5 +182,6 @@ describe('misconfiguration is refused at start, naming the field', () => {
       /sink\.storageClass: not allowed when sink\.type is "file"/)
     // A library user's S3Store gets the same checks.
     assert.throws(() => new S3Store({ bucket: BUCKET, access: { storageClass: 'DEEP_ARCHIVE' as never } }), /access\.storageClass: "DEEP_ARCHIVE"/)
+    assert.throws(() => new S3Store({ bucket: BUCKET, client: {} as never, access: { assumeRole: { roleArn: ROLE, sessionName: 'sediment', durationSeconds: 900 } } }), /access\.assumeRole: not with a shared client/)
   })
 })
