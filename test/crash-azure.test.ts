@@ -55,12 +55,21 @@ test('Azure Blob (Azurite): SIGKILL mid-upload, between upload and commit, betwe
   for await (const _ of store.listUploads('logs/')) staged++
   t.diagnostic(`staged (uncommitted, invisible) uploads left for Azure to expire: ${staged}`)
 
-  // `sediment verify` reads the same container (manifests, commits, checksums) and agrees.
-  const report = await new Promise<{ code: number, out: string }>((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'sediment.js'), 'verify', '--config', config], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+  const cli = async (args: string[]): Promise<{ code: number, out: string }> => await new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'bin', 'sediment.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), out: `${stdout}${stderr}` })
     })
   })
+  // `sediment verify` reads the same container (manifests, commits, checksums) and agrees.
+  const report = await cli(['verify', '--config', config])
   assert.equal(report.code, 0, report.out.slice(-3000))
   t.diagnostic(report.out.split('\n').slice(0, 6).join(' | '))
+  // `sediment finalize` marks the hours every partition has committed past (the data is from 2026-11-20).
+  const finConfig = await writeConfig(stack, 'crash-azure-fin', { ...base, sink: { type: 'azure', container: CONTAINER, prefix: 'logs' }, finalizer: { delaySeconds: 60, lookbackPeriods: 24 * 400 } })
+  const fin = await cli(['finalize', '--config', finConfig])
+  assert.equal(fin.code, 0, fin.out.slice(-3000))
+  const markers: string[] = []
+  for await (const o of store.list('logs/crashlogs/')) if (o.key.endsWith('/_SUCCESS')) markers.push(o.key)
+  t.diagnostic(`finalize: ${fin.out.split('\n')[0] ?? ''}; markers ${markers.length}`)
+  assert.ok(markers.includes('logs/crashlogs/dt=2026-11-20/hr=00/_SUCCESS'), markers.join(','))
 })
