@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { createHash, createHmac } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, isIP, type Socket } from 'node:net'
 import { pipeline } from 'node:stream'
@@ -250,4 +254,27 @@ test('mTLS with a CA bundle, an encrypted client key and a server-name override:
   await fails({ caFile: pki.caFile, serverName: SERVER_NAME }, /certificate required/)
   await fails({ caFile: pki.caFile, serverName: SERVER_NAME, certFile: pki.otherCertFile, keyFile: pki.otherKeyFile }, /certificate|closed|ECONNRESET|socket|Connection error/i)
   assert.ok(proxy.clientErrors.length >= before + 2, `proxy saw ${proxy.clientErrors.join('; ')}`)
+})
+
+test('sediment validate: insecure SASL exits 2 naming the field; a secured config prints its security without secrets', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sediment-sec-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  const root = new URL('../../', import.meta.url).pathname
+  const run = async (config: unknown): Promise<{ code: number, stdout: string, stderr: string }> => {
+    const file = join(dir, `c${Math.random().toString(36).slice(2)}.json`)
+    await writeFile(file, JSON.stringify(config))
+    return await new Promise((resolve) => {
+      execFile(process.execPath, [join(root, 'bin', 'sediment.js'), 'validate', '--config', file], { cwd: root }, (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout, stderr })
+      })
+    })
+  }
+  const insecure = await run(config({ sasl: { mechanism: 'plain', username: 'u', password: 'pw-secret-123' } }))
+  assert.equal(insecure.code, 2)
+  assert.match(insecure.stderr, /kafka\.sasl\.mechanism: "plain" without TLS would send its credentials in clear text/)
+  assert.ok(!insecure.stderr.includes('pw-secret-123'))
+  const ok = await run(config({ ssl: true, sasl: { mechanism: 'oauthbearer', tokenEndpoint: { url: 'https://idp.example.com/token', clientId: 'c', clientSecret: 'cs-secret-456' } } }))
+  assert.equal(ok.code, 0, ok.stderr)
+  assert.match(ok.stdout, /ssl, sasl oauthbearer from idp\.example\.com/)
+  assert.ok(!ok.stdout.includes('cs-secret-456'))
 })
