@@ -25,7 +25,10 @@ export const redactPaths: readonly string[] = [
   ...secretKeys,
   ...secretKeys.map(key => `*.${key}`),
   ...secretKeys.map(key => `*.*.${key}`),
-  ...secretKeys.map(key => `*.*.*.${key}`)
+  ...secretKeys.map(key => `*.*.*.${key}`),
+  // Deeper or generically named secrets: a client secret under kafka.sasl.tokenEndpoint and an inline PEM client
+  // key under kafka.ssl ("key" alone would hide every object key in the logs).
+  ...['tokenEndpoint.clientSecret', 'ssl.key'].flatMap(p => [p, `*.${p}`, `*.*.${p}`, `*.*.*.${p}`])
 ]
 
 export function createLogger (options: LoggerOptions): Logger {
