@@ -15,6 +15,7 @@ import { describeParser } from './stages/parsers/registry.js'
 import { createLogger, type Logger } from './logger.js'
 import { redactText } from './redact.js'
 import { parseRestoreArgs, RESTORE_USAGE, type RestoreInvocation } from './restore/command.js'
+import { describeKafkaSecurity } from './sources/kafka-security.js'
 
 export const ExitCodes = {
   OK: 0,
@@ -330,8 +331,7 @@ Exit codes:
 export function summarizeConfig (config: SedimentConfig): string {
   const { kafka, parser, partition, output, upload, sink } = config
   const topics = kafka.topics === undefined ? `pattern /${kafka.topicPattern ?? ''}/` : kafka.topics.join(', ')
-  const security = [kafka.ssl ? 'ssl' : 'plaintext', kafka.sasl === undefined ? '' : `sasl ${kafka.sasl.mechanism} as ${kafka.sasl.username} (password redacted)`]
-    .filter(Boolean).join(', ')
+  const security = describeKafkaSecurity(kafka)
   const compression = output.compression === 'gzip' ? `gzip level ${output.compressionLevel}` : 'uncompressed'
   const prefix = sink.prefix === '' ? '' : `${sink.prefix}/`
   const destination = sink.type === 's3'
@@ -341,7 +341,9 @@ export function summarizeConfig (config: SedimentConfig): string {
         sink.endpoint === undefined ? '' : `endpoint ${sink.endpoint}${sink.forcePathStyle ? ' (path style)' : ''}`,
         sink.credentials === undefined ? 'credentials from the AWS default chain' : 'static credentials (redacted)'
       ].filter(Boolean).join(', ')
-    : `directory ${sink.directory ?? ''}${prefix === '' ? '' : `, prefix ${prefix}`}`
+    : sink.type === 'azure'
+      ? `container ${sink.container ?? new URL(sink.containerUrl ?? 'https://x/').pathname.slice(1)}${prefix === '' ? '' : `, prefix ${prefix}`}, ${sink.connectionString !== undefined ? 'connection string' : 'SAS URL'} (redacted)`
+      : `directory ${sink.directory ?? ''}${prefix === '' ? '' : `, prefix ${prefix}`}`
   const rows: Array<[string, string]> = [
     ['kafka', `${kafka.brokers.join(',')} (${security}), group ${kafka.groupId}, client ${kafka.clientId}`],
     ['topics', `${topics}, from ${kafka.autoOffsetReset} when the group has no offset`],

@@ -15,7 +15,8 @@ export const CENSOR = '[redacted]'
 
 /** Keys whose values are secrets wherever they appear. */
 export const secretKeys: ReadonlySet<string> = new Set([
-  'credentials', 'password', 'passwd', 'secretAccessKey', 'sessionToken', 'token', 'apiKey', 'authorization'
+  'credentials', 'password', 'passwd', 'secretAccessKey', 'sessionToken', 'token', 'apiKey', 'authorization',
+  'clientSecret', 'keyPassword', 'connectionString', 'containerUrl'
 ])
 
 /** Command-line flags whose next argument is a password (beeline -p, mysql-style --password). */
@@ -24,7 +25,9 @@ const passwordFlags = /^(?:-p|--?pass(?:word)?|-w?password)$/i
 // scheme://userinfo@ — greedy up to the last "@" of the authority, as URL parsers read it.
 const urlUserinfo = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*(?:@[^\s/?#@]*)*@/gi
 // name=value where the name says secret; the value ends at a separator of query strings, JDBC and lists.
-const secretPair = /((?:^|[\s?&;,(])-{0,2}[\w.-]*?(?:password|passwd|pwd|secret|token|signature|credential|api[_-]?key)[\w.-]*=)[^&;\s,"')]+/gi
+const secretPair = /((?:^|[\s?&;,(])-{0,2}[\w.-]*?(?:password|passwd|pwd|secret|token|signature|sig|credential|api[_-]?key|accountkey)[\w.-]*=)[^&;\s,"')]+/gi
+// an inline PEM private key (kafka.ssl.key given as text): "key" alone is too common a name to redact by key
+const pemKey = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g
 const authValue = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}/g
 // a command line quoted as one string (an error naming the Hive command): the word after -p / --password
 const passwordArg = /(\s(?:-p|--?pass(?:word)?)\s+)[^\s'"]+/g
@@ -32,8 +35,9 @@ const passwordArg = /(\s(?:-p|--?pass(?:word)?)\s+)[^\s'"]+/g
 /** The string with secret-shaped parts replaced (see the module comment). */
 export function redactText (text: string): string {
   // Cheap test first: most log strings hold none of these shapes.
-  if (!/[@=]|Bearer|Basic|-p/.test(text)) return text
+  if (!/[@=]|Bearer|Basic|-p|PRIVATE KEY/.test(text)) return text
   return text
+    .replace(pemKey, CENSOR)
     .replace(urlUserinfo, `$1${CENSOR}@`)
     .replace(secretPair, `$1${CENSOR}`)
     .replace(authValue, `$1 ${CENSOR}`)

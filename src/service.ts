@@ -9,6 +9,9 @@ import type { ObjectStore } from './sinks/object-store.js'
 import { FileStore } from './sinks/file-store.js'
 import { S3Store } from './sinks/s3-store.js'
 import { KafkaSource } from './sources/kafka-source.js'
+import { kafkajsSecurity } from './sources/kafka-security.js'
+import { pickS3Access } from './sinks/s3-access.js'
+import { azureStoreFor } from './sinks/azure-store.js'
 import { encodeStage, outputEncodeOptions } from './stages/encode.js'
 import { parseStage } from './stages/parse.js'
 import { partitionStage } from './stages/partition.js'
@@ -41,6 +44,7 @@ export interface ServiceOptions {
 export function createStore (config: SedimentConfig): ObjectStore {
   const s = config.sink
   if (s.type === 'file') return new FileStore({ directory: s.directory as string })
+  if (s.type === 'azure') return azureStoreFor(s)
   return new S3Store({
     bucket: s.bucket as string,
     region: s.region,
@@ -48,7 +52,8 @@ export function createStore (config: SedimentConfig): ObjectStore {
     ...(s.socketTimeoutMs !== undefined ? { socketTimeoutMs: s.socketTimeoutMs } : {}),
     ...(s.checksum !== undefined ? { checksum: s.checksum } : {}),
     ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}),
-    ...(s.credentials !== undefined ? { credentials: s.credentials } : {})
+    ...(s.credentials !== undefined ? { credentials: s.credentials } : {}),
+    access: pickS3Access(s)
   })
 }
 
@@ -169,8 +174,7 @@ async function runPipeline (config: SedimentConfig, store: ObjectStore, options:
     rebalanceTimeoutMs: k.rebalanceTimeoutMs,
     maxBytesPerPartition: k.maxBytesPerPartition,
     connectionTimeoutMs: k.connectionTimeoutMs,
-    ssl: k.ssl,
-    ...(k.sasl !== undefined ? { sasl: { ...k.sasl } as never } : {}),
+    ...kafkajsSecurity(k, { logger: options.logger }),
     logger: options.logger
   })
   const sink = new ObjectSink({

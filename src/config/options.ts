@@ -18,6 +18,9 @@ import { EXTRA_COLUMN, WRAP_COLUMNS } from '../stages/formats/names.js'
 import { compileTemplate, templateFieldNames } from '../stages/path-template.js'
 import { reservedTopicProblem } from '../stages/topic-name.js'
 import { finalizerTemplateProblem } from '../finalizer/periods.js'
+import { s3AccessConfig, s3AccessKeys } from '../sinks/s3-access.js'
+import { azureOnlyKeys, azureSinkConfig } from '../sinks/azure-options.js'
+import { allowInsecureSasl, checkSaslTransport, kafkaSaslConfig, kafkaSslConfig } from '../sources/kafka-security.js'
 import {
   Compressions,
   LogLevels,
@@ -93,7 +96,6 @@ const MAX_PART_BYTES = 5 * 1024 * MiB
 
 /** Tokens a partition template may use. */
 
-const SaslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
 
 // ---------------------------------------------------------------------------------------------------------------
 // Environment overrides
@@ -107,6 +109,13 @@ const SaslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
 export const envOverrides = {
   SEDIMENT_KAFKA_BROKERS: 'kafka.brokers',
   SEDIMENT_KAFKA_GROUP_ID: 'kafka.groupId',
+  SEDIMENT_KAFKA_SASL_USERNAME: 'kafka.sasl.username',
+  SEDIMENT_KAFKA_SASL_PASSWORD: 'kafka.sasl.password',
+  SEDIMENT_KAFKA_SASL_CLIENT_SECRET: 'kafka.sasl.tokenEndpoint.clientSecret',
+  SEDIMENT_KAFKA_SSL_CA: 'kafka.ssl.ca',
+  SEDIMENT_KAFKA_SSL_CERT: 'kafka.ssl.cert',
+  SEDIMENT_KAFKA_SSL_KEY: 'kafka.ssl.key',
+  SEDIMENT_KAFKA_SSL_KEY_PASSWORD: 'kafka.ssl.keyPassword',
   SEDIMENT_SINK_BUCKET: 'sink.bucket',
   SEDIMENT_SINK_ENDPOINT: 'sink.endpoint',
   SEDIMENT_SINK_REGION: 'sink.region',
@@ -114,6 +123,8 @@ export const envOverrides = {
   SEDIMENT_SINK_ACCESS_KEY_ID: 'sink.credentials.accessKeyId',
   SEDIMENT_SINK_SECRET_ACCESS_KEY: 'sink.credentials.secretAccessKey',
   SEDIMENT_SINK_SESSION_TOKEN: 'sink.credentials.sessionToken',
+  SEDIMENT_SINK_AZURE_CONNECTION_STRING: 'sink.connectionString',
+  SEDIMENT_SINK_AZURE_CONTAINER_URL: 'sink.containerUrl',
   SEDIMENT_LOG_LEVEL: 'log.level',
   SEDIMENT_METRICS_HOST: 'metrics.host'
 } as const
@@ -123,10 +134,19 @@ export type EnvOverrideName = keyof typeof envOverrides
 /** Plain strings set by path; brokers and credentials are handled on their own below. */
 const simpleOverrides = [
   'SEDIMENT_KAFKA_GROUP_ID',
+  'SEDIMENT_KAFKA_SASL_USERNAME',
+  'SEDIMENT_KAFKA_SASL_PASSWORD',
+  'SEDIMENT_KAFKA_SASL_CLIENT_SECRET',
+  'SEDIMENT_KAFKA_SSL_CA',
+  'SEDIMENT_KAFKA_SSL_CERT',
+  'SEDIMENT_KAFKA_SSL_KEY',
+  'SEDIMENT_KAFKA_SSL_KEY_PASSWORD',
   'SEDIMENT_SINK_BUCKET',
   'SEDIMENT_SINK_ENDPOINT',
   'SEDIMENT_SINK_REGION',
   'SEDIMENT_SINK_PREFIX',
+  'SEDIMENT_SINK_AZURE_CONNECTION_STRING',
+  'SEDIMENT_SINK_AZURE_CONTAINER_URL',
   'SEDIMENT_LOG_LEVEL',
   'SEDIMENT_METRICS_HOST'
 ] as const satisfies readonly EnvOverrideName[]
@@ -148,6 +168,11 @@ export function applyEnvOverrides (raw: unknown, env: NodeJS.ProcessEnv): unknow
   if (brokers !== undefined) {
     setPath(root, envOverrides.SEDIMENT_KAFKA_BROKERS, brokers.split(',').map(b => b.trim()).filter(b => b !== ''))
   }
+
+  // PEM from the environment turns `ssl: true` (or no ssl) into a mapping; setPath would stop at the boolean.
+  const kafka = root.kafka
+  const sslEnv = simpleOverrides.some(n => n.startsWith('SEDIMENT_KAFKA_SSL_') && envValue(env, n) !== undefined)
+  if (sslEnv && (isAbsent(kafka) || (isPlainObject(kafka) && !isPlainObject(kafka.ssl)))) setPath(root, 'kafka.ssl', {})
 
   for (const name of simpleOverrides) {
     const value = envValue(env, name)
@@ -306,7 +331,7 @@ function kafkaConfig (raw: unknown): KafkaConfig {
   const path = 'kafka'
   const obj = section(raw, path, [
     'brokers', 'groupId', 'clientId', 'topics', 'topicPattern', 'topicRefreshSeconds', 'autoOffsetReset', 'isolationLevel', 'sessionTimeoutMs',
-    'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'maxBytesPerPartition', 'ssl', 'sasl', 'connectionTimeoutMs'
+    'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'maxBytesPerPartition', 'ssl', 'sasl', 'allowInsecureSasl', 'connectionTimeoutMs'
   ])
   const d = defaults.kafka
   const config: KafkaConfig = {
@@ -322,11 +347,14 @@ function kafkaConfig (raw: unknown): KafkaConfig {
     heartbeatIntervalMs: withDefault(obj.heartbeatIntervalMs, `${path}.heartbeatIntervalMs`, d.heartbeatIntervalMs, integer(100)),
     rebalanceTimeoutMs: withDefault(obj.rebalanceTimeoutMs, `${path}.rebalanceTimeoutMs`, d.rebalanceTimeoutMs, integer(1000)),
     maxBytesPerPartition: withDefault(obj.maxBytesPerPartition, `${path}.maxBytesPerPartition`, d.maxBytesPerPartition, integer(1)),
-    ssl: withDefault(obj.ssl, `${path}.ssl`, d.ssl, boolean),
+    ssl: kafkaSslConfig(obj.ssl, `${path}.ssl`),
     connectionTimeoutMs: withDefault(obj.connectionTimeoutMs, `${path}.connectionTimeoutMs`, d.connectionTimeoutMs, integer(100))
   }
-  const sasl = optional(obj.sasl, `${path}.sasl`, saslConfig)
+  const sasl = optional(obj.sasl, `${path}.sasl`, kafkaSaslConfig)
   if (sasl !== undefined) config.sasl = sasl
+  const insecure = allowInsecureSasl(obj.allowInsecureSasl, `${path}.allowInsecureSasl`)
+  if (insecure !== undefined) config.allowInsecureSasl = insecure
+  checkSaslTransport(config, path)
 
   if (config.sessionTimeoutMs <= config.heartbeatIntervalMs) {
     throw new ConfigError(`${path}.sessionTimeoutMs`,
@@ -344,15 +372,6 @@ function topicSelection (obj: Record<string, unknown>): Pick<KafkaConfig, 'topic
   return hasTopics
     ? { topics: topicList(obj.topics, 'kafka.topics') }
     : { topicPattern: topicPattern(obj.topicPattern, 'kafka.topicPattern') }
-}
-
-function saslConfig (raw: unknown, path: string): NonNullable<KafkaConfig['sasl']> {
-  const obj = section(raw, path, ['mechanism', 'username', 'password'])
-  return {
-    mechanism: required(obj.mechanism, `${path}.mechanism`, oneOf(SaslMechanisms)),
-    username: required(obj.username, `${path}.username`, nonEmptyString),
-    password: required(obj.password, `${path}.password`, secretString)
-  }
 }
 
 function parserConfig (raw: unknown): ParserConfig {
@@ -574,16 +593,17 @@ function uploadConfig (raw: unknown): UploadConfig {
   return config
 }
 
-const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs', 'checksum'] as const
+const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs', 'checksum', ...s3AccessKeys] as const
 const fileOnlyKeys = ['directory'] as const
 
 function sinkConfig (raw: unknown): SinkConfig {
   const path = 'sink'
-  const obj = section(raw, path, ['type', 'prefix', ...s3OnlyKeys, ...fileOnlyKeys])
+  const obj = section(raw, path, ['type', 'prefix', ...s3OnlyKeys, ...fileOnlyKeys, ...azureOnlyKeys])
   const type = withDefault(obj.type, `${path}.type`, defaults.sink.type, oneOf(SinkTypes))
 
   // Settings of the other sink type would be silently ignored: refuse them like unknown keys.
-  for (const key of type === 's3' ? fileOnlyKeys : s3OnlyKeys) {
+  const own: readonly string[] = { s3: s3OnlyKeys, file: fileOnlyKeys, azure: azureOnlyKeys }[type]
+  for (const key of [...s3OnlyKeys, ...fileOnlyKeys, ...azureOnlyKeys].filter(k => !own.includes(k))) {
     if (!isAbsent(obj[key])) throw new ConfigError(`${path}.${key}`, `not allowed when sink.type is "${type}"`)
   }
 
@@ -602,6 +622,9 @@ function sinkConfig (raw: unknown): SinkConfig {
     if (credentials !== undefined) config.credentials = credentials
     config.socketTimeoutMs = withDefault(obj.socketTimeoutMs, `${path}.socketTimeoutMs`, defaults.sink.socketTimeoutMs, integer(1000))
     config.checksum = withDefault(obj.checksum, `${path}.checksum`, 'when-supported', oneOf(['when-supported', 'when-required'] as const))
+    Object.assign(config, s3AccessConfig(obj, path))
+  } else if (type === 'azure') {
+    Object.assign(config, azureSinkConfig(obj, path))
   } else {
     if (isAbsent(obj.directory)) throw new ConfigError(`${path}.directory`, 'required when sink.type is "file"')
     config.directory = nonEmptyString(obj.directory, `${path}.directory`)
@@ -1099,3 +1122,6 @@ function editDistance (a: string, b: string): number {
   }
   return previous[b.length]!
 }
+
+/** For validators kept beside the client they configure (src/sources/kafka-security.ts). */
+export { boolean, httpUrl, integer, isAbsent, isPlainObject, nonEmptyString, oneOf, optional, required, secretString, section, withDefault }

@@ -42,7 +42,7 @@ export type RawFraming = (typeof RawFramings)[number]
 export const ParquetTypes = ['string', 'int32', 'int64', 'double', 'float', 'boolean', 'timestamp', 'json'] as const
 export type ParquetType = (typeof ParquetTypes)[number]
 
-export const SinkTypes = ['s3', 'file'] as const
+export const SinkTypes = ['s3', 'file', 'azure'] as const
 export type SinkType = (typeof SinkTypes)[number]
 
 export const OffsetResets = ['earliest', 'latest'] as const
@@ -72,9 +72,59 @@ export interface KafkaConfig {
   rebalanceTimeoutMs: number
   /** Max bytes fetched per partition per request. */
   maxBytesPerPartition: number
-  ssl: boolean
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', username: string, password: string }
+  /** `true`: TLS with the system CAs; a mapping: TLS with its CA bundle, client certificate, server name. */
+  ssl: boolean | KafkaTlsConfig
+  sasl?: KafkaSaslConfig
+  /** SASL without TLS is refused unless this is true (a trusted network only): it would expose the secret. */
+  allowInsecureSasl?: boolean
   connectionTimeoutMs: number
+}
+
+/**
+ * Kafka TLS (src/sources/kafka-security.ts). PEM from a file (`*File`) or inline (`ca`, `cert`, `key`, e.g. from
+ * SEDIMENT_KAFKA_SSL_CA); not both. A client certificate needs its key (mTLS).
+ */
+export interface KafkaTlsConfig {
+  caFile?: string
+  ca?: string
+  certFile?: string
+  cert?: string
+  keyFile?: string
+  key?: string
+  keyPassword?: string
+  /** The name checked against the broker certificate (and sent as SNI) instead of the broker's host. */
+  serverName?: string
+}
+
+export type KafkaSaslConfig =
+  | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', username: string, password: string }
+  | KafkaOAuthBearerConfig
+  | KafkaAwsIamConfig
+
+/** SASL/OAUTHBEARER with tokens from an OAuth token endpoint (client credentials) or a command; exactly one. */
+export interface KafkaOAuthBearerConfig {
+  mechanism: 'oauthbearer'
+  tokenEndpoint?: {
+    url: string
+    clientId: string
+    clientSecret: string
+    scope?: string
+    audience?: string
+    /** How the client authenticates: HTTP Basic (default, RFC 6749 2.3.1) or form fields in the body. */
+    clientAuth: 'basic' | 'body'
+  }
+  /** argv; stdout is the token, or JSON with `access_token` (and `expires_in` seconds). */
+  command?: string[]
+  /** SASL extensions sent with the token (Confluent Cloud: logicalCluster, identityPoolId). */
+  extensions?: Record<string, string>
+  /** A token is replaced this long before it expires (at most half its lifetime). */
+  refreshBeforeSeconds: number
+}
+
+/** Amazon MSK IAM: SASL/OAUTHBEARER with a SigV4-signed token from the AWS default credential chain. */
+export interface KafkaAwsIamConfig {
+  mechanism: 'aws'
+  region: string
 }
 
 /**
@@ -223,8 +273,35 @@ export interface SinkConfig {
   socketTimeoutMs?: number
   /** s3: flexible checksums ('when-supported', the default: a CRC32 on every body, checked by S3; see S3StoreOptions). */
   checksum?: 'when-supported' | 'when-required'
+  /** s3: encryption, storage class, tags, ACL and assumed role (src/sinks/s3-access.ts); each absent unless set. */
+  encryption?: S3AccessConfig['encryption']
+  storageClass?: S3AccessConfig['storageClass']
+  tags?: S3AccessConfig['tags']
+  acl?: S3AccessConfig['acl']
+  assumeRole?: S3AccessConfig['assumeRole']
   /** file */
   directory?: string
+  /** azure (src/sinks/azure-options.ts): the container, and exactly one of a connection string or a container SAS URL. */
+  container?: string
+  connectionString?: string
+  containerUrl?: string
+}
+
+export const S3StorageClasses = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'] as const
+export type S3StorageClass = (typeof S3StorageClasses)[number]
+
+/** What S3 writes carry and who signs them (src/sinks/s3-access.ts). */
+export interface S3AccessConfig {
+  /** SSE-S3 (`aes256`) or SSE-KMS (`aws:kms`, with the bucket's default key unless `kmsKeyId`). */
+  encryption?: { type: 'aes256' | 'aws:kms', kmsKeyId?: string, bucketKey?: boolean }
+  /** Data files only (intents and manifests stay STANDARD: the protocol reads them back at once). */
+  storageClass?: S3StorageClass
+  /** Object tags on every object written (needs s3:PutObjectTagging). */
+  tags?: Record<string, string>
+  /** The canned ACL for cross-account buckets (Object Ownership "bucket owner preferred"). */
+  acl?: 'bucket-owner-full-control'
+  /** STS AssumeRole with the base credentials (sink.credentials or the default chain); refreshed before expiry. */
+  assumeRole?: { roleArn: string, externalId?: string, sessionName: string, durationSeconds: number, region?: string, endpoint?: string }
 }
 
 /** Optional push of the metrics to OpenTSDB (`POST {url}/api/put`, JSON body). */

@@ -1,5 +1,5 @@
 /**
- * The few object-store operations the commit protocol needs. Both sinks (S3 and a local directory) implement
+ * The few object-store operations the commit protocol needs. Every store (S3, a local directory, Azure Blob) implements
  * them with the same visibility rule: an object under its final key becomes visible only at
  * `completeUpload`/`put`, never while its parts are being written.
  */

@@ -15,6 +15,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { ConfigError, ErrorCodes, FencedError, SedimentError } from '../errors.js'
 import type { ObjectStore, UploadedPart } from './object-store.js'
+import { checkS3Access, s3WriteParams, withS3Access, type S3AccessOptions, type S3WriteParams } from './s3-access.js'
 
 export interface S3StoreOptions {
   bucket: string
@@ -39,6 +40,8 @@ export interface S3StoreOptions {
   maxSockets?: number
   /** An existing client to share; the store then does not destroy it on close. */
   client?: S3Client
+  /** Encryption, storage class, tags, ACL on writes; an assumed role (not with `client`). See s3-access.ts. */
+  access?: S3AccessOptions
 }
 
 export const S3ChecksumModes = ['when-supported', 'when-required'] as const
@@ -84,21 +87,25 @@ export class S3Store implements ObjectStore {
   readonly #client: S3Client
   readonly #ownsClient: boolean
   readonly #bucket: string
+  readonly #write: { data: S3WriteParams, small: S3WriteParams }
 
   constructor (options: S3StoreOptions) {
     this.#bucket = options.bucket
+    checkS3Access(options.access)
+    if (options.client !== undefined && options.access?.assumeRole !== undefined) throw new ConfigError('access.assumeRole', 'not with a shared client (its credentials are fixed); give the role to that client')
+    this.#write = s3WriteParams(options.access)
     this.location = `s3://${options.bucket}`
     if (options.client !== undefined) {
       this.#client = options.client
       this.#ownsClient = false
     } else {
-      this.#client = new S3Client(s3ClientConfig(options))
+      this.#client = new S3Client(withS3Access(s3ClientConfig(options), options.access))
       this.#ownsClient = true
     }
   }
 
   async createUpload (key: string): Promise<string> {
-    const out = await this.#send(`create upload ${key}`, async () => await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: key })))
+    const out = await this.#send(`create upload ${key}`, async () => await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: key, ...this.#write.data })))
     if (out.UploadId === undefined) throw new SedimentError(ErrorCodes.UPLOAD, `no UploadId returned for ${key}`)
     return out.UploadId
   }
@@ -144,7 +151,7 @@ export class S3Store implements ObjectStore {
   }
 
   async put (key: string, body: Buffer, contentType = 'application/json'): Promise<void> {
-    await this.#send(`put ${key}`, async () => await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body, ContentType: contentType })))
+    await this.#send(`put ${key}`, async () => await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body, ContentType: contentType, ...this.#write.small })))
   }
 
   async get (key: string): Promise<Buffer | null> {

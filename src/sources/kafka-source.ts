@@ -31,7 +31,7 @@ export interface KafkaSourceOptions {
   rebalanceTimeoutMs?: number
   maxBytesPerPartition?: number
   connectionTimeoutMs?: number
-  ssl?: boolean
+  ssl?: KafkaConfig['ssl']
   sasl?: KafkaConfig['sasl']
   logger: Logger
   /** Batches buffered ahead of the next stage before the source stops fetching. Default 4. */
@@ -108,7 +108,7 @@ export class KafkaSource extends Readable implements OffsetCommitter {
       // kafkajs' own retries stay short (≈10 s): beyond that our loops retry forever, with clear logs
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 5 }
     }
-    if (options.ssl === true) config.ssl = true
+    if (options.ssl !== undefined && options.ssl !== false) config.ssl = options.ssl
     if (options.sasl !== undefined) config.sasl = options.sasl
     this.#kafka = new Kafka(config)
     const consumerConfig: ConsumerConfig = {

@@ -6,6 +6,7 @@
 import { Kafka, logLevel, type Admin, type KafkaConfig as KafkajsConfig } from 'kafkajs'
 import type { KafkaConfig } from '../config/types.js'
 import { ErrorCodes, SedimentError, errorMessage } from '../errors.js'
+import { kafkajsSecurity } from '../sources/kafka-security.js'
 
 export interface CommittedOffset {
   /** Next offset the group reads; null when the group has no commit for the partition. */
@@ -51,8 +52,7 @@ export function connectKafkaOffsets (config: Pick<KafkaConfig, 'brokers' | 'clie
     logLevel: logLevel.NOTHING,
     retry: { ...(options.retry ?? { initialRetryTime: 300, maxRetryTime: 3000, retries: 3 }) }
   }
-  if (config.ssl) settings.ssl = true
-  if (config.sasl !== undefined) settings.sasl = { ...config.sasl } as never
+  Object.assign(settings, kafkajsSecurity(config))
   return new KafkajsOffsets(new Kafka(settings).admin(), config.brokers.join(','), options.timeoutMs ?? 60_000)
 }
 

@@ -10,6 +10,8 @@ import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client
 import type { SedimentConfig } from '../config/types.js'
 import { ErrorCodes, SedimentError, errorMessage } from '../errors.js'
 import type { ObjectStore } from '../sinks/object-store.js'
+import { azureStoreFor } from '../sinks/azure-store.js'
+import { pickS3Access, withS3Access } from '../sinks/s3-access.js'
 
 export interface ObjectDigest {
   /** sha256 of the content, hex. */
@@ -27,10 +29,18 @@ export interface ObjectReader {
 export function objectReaderFor (config: SedimentConfig): ObjectReader {
   const s = config.sink
   if (s.type === 'file') return new FileReader(s.directory as string)
+  if (s.type === 'azure') {
+    const store = azureStoreFor(s)
+    return {
+      digest: async (key) => { const body = await store.read(key); return body === null ? null : await hashStream(body) },
+      close: async () => { await store.close() }
+    }
+  }
   const options: S3ClientConfig = { region: s.region, forcePathStyle: s.forcePathStyle, maxAttempts: 5 }
   if (s.endpoint !== undefined) options.endpoint = s.endpoint
   if (s.credentials !== undefined) options.credentials = { ...s.credentials }
-  return new S3Reader(new S3Client(options), s.bucket as string)
+  // The role the sink writes with can read back what it wrote.
+  return new S3Reader(new S3Client(withS3Access(options, pickS3Access(s))), s.bucket as string)
 }
 
 /** Reads through ObjectStore.get (whole objects in memory): for stores that were not built from a config. */

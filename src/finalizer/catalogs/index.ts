@@ -6,6 +6,7 @@ import { noCatalog, type Catalog } from './catalog.js'
 import { GlueCatalog, type GlueCatalogOptions } from './glue.js'
 import { HiveCatalog } from './hive.js'
 import { QuboleCatalog } from './qubole.js'
+import { azureAccountOf } from '../../sinks/azure-options.js'
 
 export { CatalogError, alterTableStatement, noCatalog, tableName, type Catalog, type CatalogPartition } from './catalog.js'
 export { GlueCatalog } from './glue.js'
@@ -51,6 +52,10 @@ export function createCatalog (config: SedimentConfig, finalizer: FinalizerConfi
 /** Where the objects of a key prefix are, for catalogs: `{locationPrefix or s3://bucket or file://dir}/{key}/`. */
 export function locationOf (config: SedimentConfig, finalizer: FinalizerConfig, key: string): string {
   const base = finalizer.catalog.locationPrefix ??
-    (config.sink.type === 's3' ? `s3://${config.sink.bucket ?? ''}` : `file://${resolve(config.sink.directory ?? '.')}`)
+    (config.sink.type === 's3'
+      ? `s3://${config.sink.bucket ?? ''}`
+      : config.sink.type === 'azure'
+        ? `abfss://${config.sink.container ?? new URL(config.sink.containerUrl ?? 'https://x/').pathname.slice(1)}@${azureAccountOf(config.sink) ?? ''}.dfs.core.windows.net`
+        : `file://${resolve(config.sink.directory ?? '.')}`)
   return `${base}/${key}/`
 }
