@@ -19,6 +19,9 @@ export const secretKeys: ReadonlySet<string> = new Set([
   'clientSecret', 'keyPassword', 'connectionString', 'containerUrl'
 ])
 
+/** Secrets known by their parent and own key: `ssl.key` is an inline PEM key ("key" alone is too common a name). */
+const secretPaths: ReadonlySet<string> = new Set(['ssl.key'])
+
 /** Command-line flags whose next argument is a password (beeline -p, mysql-style --password). */
 const passwordFlags = /^(?:-p|--?pass(?:word)?|-w?password)$/i
 
@@ -52,10 +55,10 @@ const MAX_DEPTH = 12
  * (Buffers, Dates, class instances) pass through unchanged, except URLs, which become redacted strings.
  */
 export function redactValue (value: unknown): unknown {
-  return walk(value, 0, new WeakSet())
+  return walk(value, 0, new WeakSet(), '')
 }
 
-function walk (value: unknown, depth: number, seen: WeakSet<object>): unknown {
+function walk (value: unknown, depth: number, seen: WeakSet<object>, parent: string): unknown {
   if (typeof value === 'string') return redactText(value)
   if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value
   if (value instanceof URL) return redactText(value.href)
@@ -66,7 +69,7 @@ function walk (value: unknown, depth: number, seen: WeakSet<object>): unknown {
       return value.map((item, i) => {
         const previous: unknown = value[i - 1]
         if (typeof item === 'string' && typeof previous === 'string' && passwordFlags.test(previous)) return CENSOR
-        return walk(item, depth + 1, seen)
+        return walk(item, depth + 1, seen, '')
       })
     }
     if (value instanceof Error) return redactError(value, depth, seen)
@@ -74,7 +77,8 @@ function walk (value: unknown, depth: number, seen: WeakSet<object>): unknown {
     if (proto !== Object.prototype && proto !== null) return value
     const copy: Record<string, unknown> = {}
     for (const [key, item] of Object.entries(value)) {
-      copy[key] = secretKeys.has(key) && item !== undefined && item !== null ? CENSOR : walk(item, depth + 1, seen)
+      const secret = secretKeys.has(key) || secretPaths.has(`${parent}.${key}`)
+      copy[key] = secret && item !== undefined && item !== null ? CENSOR : walk(item, depth + 1, seen, key)
     }
     return copy
   } finally {
@@ -85,12 +89,12 @@ function walk (value: unknown, depth: number, seen: WeakSet<object>): unknown {
 function redactError (err: Error, depth: number, seen: WeakSet<object>): Error {
   const copy = Object.create(Object.getPrototypeOf(err)) as Error & Record<string, unknown>
   for (const [key, item] of Object.entries(err)) {
-    copy[key] = secretKeys.has(key) ? CENSOR : walk(item, depth + 1, seen)
+    copy[key] = secretKeys.has(key) ? CENSOR : walk(item, depth + 1, seen, key)
   }
   // message, stack and cause are own but not enumerable.
   Object.defineProperty(copy, 'message', { value: redactText(err.message), enumerable: false, writable: true, configurable: true })
   if (err.stack !== undefined) Object.defineProperty(copy, 'stack', { value: redactText(err.stack), enumerable: false, writable: true, configurable: true })
-  if ('cause' in err) Object.defineProperty(copy, 'cause', { value: walk(err.cause, depth + 1, seen), enumerable: false, writable: true, configurable: true })
-  if (err instanceof AggregateError) Object.defineProperty(copy, 'errors', { value: walk(err.errors, depth + 1, seen), enumerable: false, writable: true, configurable: true })
+  if ('cause' in err) Object.defineProperty(copy, 'cause', { value: walk(err.cause, depth + 1, seen, ''), enumerable: false, writable: true, configurable: true })
+  if (err instanceof AggregateError) Object.defineProperty(copy, 'errors', { value: walk(err.errors, depth + 1, seen, ''), enumerable: false, writable: true, configurable: true })
   return copy
 }

@@ -40,6 +40,8 @@ function baseConfig (): Record<string, unknown> {
       groupId: 'secrets',
       topics: ['t'],
       sasl: { mechanism: 'plain', username: 'kafka-user', password: secrets.sasl },
+      // The nowhere broker speaks no TLS; SASL in clear text must be allowed explicitly.
+      allowInsecureSasl: true,
       connectionTimeoutMs: 500
     },
     parser: { type: 'avro', timestampField: 'ts', avro: { registryUrl: `http://reg-user:${secrets.registry}@${nowhere}/` } },

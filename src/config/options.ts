@@ -593,17 +593,19 @@ function uploadConfig (raw: unknown): UploadConfig {
   return config
 }
 
-const s3OnlyKeys = ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs', 'checksum', ...s3AccessKeys] as const
+// A function, not a constant: s3-access.ts and azure-options.ts import this module's validators, so their key lists
+// are not initialised yet while this module loads when one of them is imported first.
+const s3OnlyKeys = (): readonly string[] => ['bucket', 'endpoint', 'region', 'forcePathStyle', 'credentials', 'socketTimeoutMs', 'checksum', ...s3AccessKeys]
 const fileOnlyKeys = ['directory'] as const
 
 function sinkConfig (raw: unknown): SinkConfig {
   const path = 'sink'
-  const obj = section(raw, path, ['type', 'prefix', ...s3OnlyKeys, ...fileOnlyKeys, ...azureOnlyKeys])
+  const obj = section(raw, path, ['type', 'prefix', ...s3OnlyKeys(), ...fileOnlyKeys, ...azureOnlyKeys])
   const type = withDefault(obj.type, `${path}.type`, defaults.sink.type, oneOf(SinkTypes))
 
   // Settings of the other sink type would be silently ignored: refuse them like unknown keys.
-  const own: readonly string[] = { s3: s3OnlyKeys, file: fileOnlyKeys, azure: azureOnlyKeys }[type]
-  for (const key of [...s3OnlyKeys, ...fileOnlyKeys, ...azureOnlyKeys].filter(k => !own.includes(k))) {
+  const own: readonly string[] = { s3: s3OnlyKeys(), file: fileOnlyKeys, azure: azureOnlyKeys }[type]
+  for (const key of [...s3OnlyKeys(), ...fileOnlyKeys, ...azureOnlyKeys].filter(k => !own.includes(k))) {
     if (!isAbsent(obj[key])) throw new ConfigError(`${path}.${key}`, `not allowed when sink.type is "${type}"`)
   }
 
