@@ -163,8 +163,13 @@ export async function downloadData (stack: Stack, prefix: string, root: string):
 
 /** Reads every data object under the prefix (not the protocol's own `_sediment/` objects) and indexes records. */
 export async function readOutput (stack: Stack, prefix: string): Promise<Output> {
+  return indexOutput(await dataObjects(stack, prefix), prefix)
+}
+
+/** Indexes the records of JSON-lines data objects (gzip or not) under `prefix/`: good ones by id and directory, bad ones by value. */
+export function indexOutput (objects: Iterable<{ key: string, body: Buffer }>, prefix: string): Output {
   const out: Output = { good: new Map(), bad: new Map(), badRecords: [], objects: [] }
-  for (const { key, body: raw } of await dataObjects(stack, prefix)) {
+  for (const { key, body: raw } of objects) {
     out.objects.push(key)
     const text = (key.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8')
     const dir = key.slice(prefix.length + 1, key.lastIndexOf('/'))

@@ -3,13 +3,14 @@ import { before, after, describe, test } from 'node:test'
 import pino from 'pino'
 import { ContainerClient } from '@azure/storage-blob'
 import { applyEnvOverrides, validateConfig } from '../../src/config/options.js'
-import { ConfigError, FencedError } from '../../src/errors.js'
+import { ConfigError } from '../../src/errors.js'
 import { AzureStore } from '../../src/sinks/azure-store.js'
 import { decodeMetadata } from '../../src/sinks/layout.js'
 import { ObjectSink } from '../../src/sinks/object-sink.js'
 import type { UploadedPart } from '../../src/sinks/object-store.js'
 import { Azurite } from '../../src/testing/azurite.js'
-import type { AssignedPartition, EncodedBatch, OffsetCommitter, PipelineItem, TopicPartition } from '../../src/types.js'
+import type { EncodedBatch, PipelineItem } from '../../src/types.js'
+import { Coordinator } from '../helpers/coordinator.js'
 
 const logger = pino({ level: 'silent' })
 let azurite: Azurite
@@ -99,18 +100,6 @@ describe('AzureStore against Azurite: the ObjectStore contract', () => {
 
 // The commit protocol on Azure, at the sink level (same scenarios as test/sinks/commit-protocol.test.ts).
 
-class Coordinator implements OffsetCommitter {
-  epoch = 1
-  commits: Array<{ tp: TopicPartition, offset: number, metadata: string, visibleAtCommit: string[] }> = []
-  fence = false
-  resolveStart: ((a: AssignedPartition) => Promise<number | null>) | undefined
-  constructor (readonly store: AzureStore) {}
-  setStartResolver (fn: (a: AssignedPartition) => Promise<number | null>): void { this.resolveStart = fn }
-  async commit (tp: TopicPartition, offset: number, metadata: string, epoch: number): Promise<void> {
-    if (this.fence || epoch !== this.epoch) throw new FencedError('fenced by test')
-    this.commits.push({ tp, offset, metadata, visibleAtCommit: await keys(this.store, 't/') })
-  }
-}
 
 function batch (offsets: number[], dirOf: (o: number) => string, epoch = 1): EncodedBatch {
   const byDir = new Map<string, number[]>()
@@ -140,7 +129,7 @@ const assign = (epoch: number, committedOffset: number | null = null, metadata: 
 describe('the commit protocol on AzureStore', () => {
   test('a cut commits before any of its objects is visible, then shows them; intent removed, manifest written', async () => {
     const store = await freshStore()
-    const coordinator = new Coordinator(store)
+    const coordinator = new Coordinator(async () => await keys(store, 't/'))
     const sink = new ObjectSink({ store, committer: coordinator, logger, maxFileBytes: 50, partSizeBytes: 5 * 1024 * 1024 })
     const hour = (o: number): string => `t/hr=${o < 3 ? 'a' : 'b'}`
     await write(sink, [assign(1), batch([0, 1, 2, 3, 4], hour), batch([5, 6, 7], hour)])
@@ -156,7 +145,7 @@ describe('the commit protocol on AzureStore', () => {
 
   test('a fenced writer never makes an object visible', async () => {
     const store = await freshStore()
-    const coordinator = new Coordinator(store)
+    const coordinator = new Coordinator(async () => await keys(store, 't/'))
     const sink = new ObjectSink({ store, committer: coordinator, logger, maxFileBytes: 1e9 })
     await write(sink, [assign(1), batch([0, 1, 2], () => 't/x')])
     coordinator.fence = true
@@ -169,7 +158,7 @@ describe('the commit protocol on AzureStore', () => {
   test('a new owner completes a cut its previous owner committed but did not complete', async () => {
     const container = await freshContainer()
     const store = new AzureStore({ container })
-    const coordinator = new Coordinator(store)
+    const coordinator = new Coordinator(async () => await keys(store, 't/'))
     /** completeUpload never returns: the process "dies" between commit and completion. */
     class Stuck extends AzureStore {
       override async completeUpload (_k: string, _id: string, _p: UploadedPart[]): Promise<'completed' | 'no-such-upload'> { return await new Promise(() => {}) }

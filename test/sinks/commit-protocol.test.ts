@@ -4,29 +4,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import pino from 'pino'
-import { FencedError } from '../../src/errors.js'
 import { FileStore } from '../../src/sinks/file-store.js'
 import { decodeMetadata } from '../../src/sinks/layout.js'
 import { ObjectSink } from '../../src/sinks/object-sink.js'
 import { FILE_OVERHEAD_BYTES } from '../../src/sinks/open-file.js'
 import type { UploadedPart } from '../../src/sinks/object-store.js'
-import type { AssignedPartition, EncodedBatch, OffsetCommitter, PipelineItem, TopicPartition } from '../../src/types.js'
+import type { EncodedBatch, PipelineItem } from '../../src/types.js'
+import { Coordinator } from '../helpers/coordinator.js'
 
 const logger = pino({ level: 'silent' })
 
-/** An OffsetCommitter standing in for the group coordinator: it records commits and can fence. */
-class Coordinator implements OffsetCommitter {
-  epoch = 1
-  commits: Array<{ tp: TopicPartition, offset: number, metadata: string, visibleAtCommit: string[] }> = []
-  fence = false
-  resolveStart: ((a: AssignedPartition) => Promise<number | null>) | undefined
-  constructor (readonly store: FileStore) {}
-  setStartResolver (fn: (a: AssignedPartition) => Promise<number | null>): void { this.resolveStart = fn }
-  async commit (tp: TopicPartition, offset: number, metadata: string, epoch: number): Promise<void> {
-    if (this.fence || epoch !== this.epoch) throw new FencedError('fenced by test')
-    this.commits.push({ tp, offset, metadata, visibleAtCommit: await dataKeys(this.store) })
-  }
-}
 
 async function dataKeys (store: FileStore): Promise<string[]> {
   const keys: string[] = []
@@ -70,7 +57,7 @@ async function setup (t: import('node:test').TestContext) {
   const dir = await mkdtemp(join(tmpdir(), 'sediment-proto-'))
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   const store = new FileStore({ directory: dir })
-  return { dir, store, coordinator: new Coordinator(store) }
+  return { dir, store, coordinator: new Coordinator(async () => await dataKeys(store)) }
 }
 
 const assign = (epoch: number, committedOffset: number | null = null, metadata: string | null = null): PipelineItem =>
